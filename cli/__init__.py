@@ -1,0 +1,1 @@
+"""ecrm cli package."""

@@ -1,0 +1,1 @@
+"""ecrm configs package."""

@@ -1,0 +1,169 @@
+"""Every configurable setting of ecrm, validated by pydantic.
+
+Configuration is data: a YAML file (``configs/default.yaml`` unless ``--config`` or ``ECRM_CONFIG``
+names another) is validated against :class:`Settings`. Models are frozen and forbid unknown keys, so a
+typo in a YAML file is an error that names the field instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqliteOnlineStore(_Frozen):
+    """Feast online store in a SQLite file inside the workspace (the embedded default)."""
+
+    type: Literal["sqlite"] = "sqlite"
+
+
+class RedisOnlineStore(_Frozen):
+    """Feast online store on a Redis server, e.g. ``127.0.0.1:6379,db=0``."""
+
+    type: Literal["redis"] = "redis"
+    connection_string: str = "127.0.0.1:6379,db=0"
+
+
+class DuckDBOfflineStore(_Frozen):
+    """Feast offline store over parquet files read by DuckDB (the embedded default)."""
+
+    type: Literal["duckdb"] = "duckdb"
+
+
+class FeastSettings(_Frozen):
+    """Where Feast keeps its registry, offline and online stores."""
+
+    project: str = "ecrm"
+    online_store: SqliteOnlineStore | RedisOnlineStore = Field(
+        default_factory=SqliteOnlineStore, discriminator="type"
+    )
+    offline_store: DuckDBOfflineStore = Field(default_factory=DuckDBOfflineStore, discriminator="type")
+
+
+class MlflowSettings(_Frozen):
+    """MLflow tracking and registry. ``tracking_uri: null`` means a SQLite file in the workspace.
+
+    The environment variable ``MLFLOW_TRACKING_URI`` overrides the file setting.
+    """
+
+    tracking_uri: str | None = None
+    experiment: str = "ecrm"
+
+
+class SyntheticSettings(_Frozen):
+    """The embedded synthetic shop."""
+
+    customers: int = Field(20_000, gt=0)
+    products: int = Field(1_000, gt=0)
+    seed: int = 42
+    start: str = "2022-01-01"
+    end: str = "2024-01-01"
+
+    @model_validator(mode="after")
+    def _check_period(self) -> "SyntheticSettings":
+        import pandas as pd
+
+        if pd.Timestamp(self.end) <= pd.Timestamp(self.start):
+            raise ValueError(f"synthetic.end ({self.end}) must be after synthetic.start ({self.start})")
+        return self
+
+
+class LightGBMSettings(_Frozen):
+    """LightGBM hyper-parameters shared by the gradient-boosted customer models."""
+
+    n_estimators: int = Field(400, gt=0)
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2)
+    min_child_samples: int = Field(50, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    subsample_freq: int = 1
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(5.0, ge=0)
+    early_stopping_rounds: int = Field(50, gt=0)
+
+
+class ChurnSettings(_Frozen):
+    """The churn model: label window, training cutoffs, risk bands."""
+
+    horizon_days: int = Field(90, gt=0, description="H: churned = no order in [cutoff, cutoff + H)")
+    eligibility_days: int = Field(365, gt=0, description="eligible = an order in the days before the cutoff")
+    training_cutoffs: int = Field(15, ge=2, description="monthly training cutoffs stacked into one data set")
+    cutoff_step_days: int = Field(30, gt=0)
+    init_from_bgnbd: bool = True
+    lightgbm: LightGBMSettings = Field(default_factory=LightGBMSettings)
+    risk_bands: dict[str, float] = Field(
+        default_factory=lambda: {"high": 0.7, "medium": 0.4, "low": 0.0},
+        description="band name -> lower bound of churn probability; the highest bound a score reaches wins",
+    )
+    top_drivers: int = Field(3, ge=1, le=10)
+
+    @field_validator("risk_bands")
+    @classmethod
+    def _check_bands(cls, bands: dict[str, float]) -> dict[str, float]:
+        if not bands:
+            raise ValueError("risk_bands needs at least one band")
+        if min(bands.values()) > 0.0:
+            raise ValueError("risk_bands needs a band with lower bound 0.0 so every score gets a band")
+        if any(not 0.0 <= v <= 1.0 for v in bands.values()):
+            raise ValueError("risk_bands bounds must lie in [0, 1]")
+        return bands
+
+
+class ServingSettings(_Frozen):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(3000, gt=0, lt=65536)
+    max_ids_per_request: int = Field(1000, gt=0)
+
+
+class Settings(_Frozen):
+    """Root of the configuration."""
+
+    workspace: Path = Path(".ecrm")
+    feast: FeastSettings = Field(default_factory=FeastSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
+    churn: ChurnSettings = Field(default_factory=ChurnSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, not YAML, or fails validation."""
+
+
+def load_settings(path: str | Path | None = None, workspace: str | Path | None = None) -> Settings:
+    """Load and validate settings.
+
+    ``path`` defaults to ``ECRM_CONFIG`` or ``configs/default.yaml``. ``workspace`` (or ``ECRM_WORKSPACE``)
+    overrides the file's workspace. Errors name the file and the failing field.
+    """
+    path = Path(path or os.environ.get("ECRM_CONFIG") or DEFAULT_CONFIG_PATH)
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    ws = workspace or os.environ.get("ECRM_WORKSPACE")
+    if ws:
+        raw["workspace"] = str(ws)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: invalid configuration: {problems}") from exc

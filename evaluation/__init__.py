@@ -1,0 +1,1 @@
+"""ecrm evaluation: time-based backtests and comparisons against baselines (imports training/)."""

@@ -1,0 +1,1 @@
+"""ecrm features package."""

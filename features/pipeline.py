@@ -1,0 +1,28 @@
+"""Feature stage: snapshots at the needed cutoffs, registered in the workspace's Feast store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pandas as pd
+from feast import FeatureStore
+
+from configs.settings import Settings
+from features.snapshots import ensure_snapshots
+from features.storage import Workspace
+from features.store import apply_definitions, open_store
+
+
+def prepare_features(
+    settings: Settings, ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None
+) -> tuple[FeatureStore, list[str]]:
+    """Compute missing snapshots for ``cutoffs`` and apply the Feast definitions; return store and views."""
+    ensure_snapshots(ws, cutoffs, progress=progress)
+    store = open_store(settings, ws)
+    views = apply_definitions(store, ws)
+    return store, views
+
+
+def customer_views(views: Iterable[str]) -> list[str]:
+    """The customer feature views among ``views`` (the churn model's inputs)."""
+    return [v for v in views if v.startswith("customer_")]

@@ -1,0 +1,122 @@
+"""The workspace on disk and atomic writes.
+
+A workspace holds everything one shop's ecrm produces: canonical tables, rejects, feature snapshots,
+the Feast registry and stores, the MLflow database and artifacts, and batch outputs. Two workspaces
+never share a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.schema import TABLES, SchemaError, conform
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths inside one workspace folder (absolute, so Feast's DuckDB store resolves them)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).expanduser().resolve())
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.root / "data" / "rejects"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.root / "features"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.root / "feast"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def table_path(self, name: str) -> Path:
+        return self.data_dir / f"{name}.parquet"
+
+    def has_table(self, name: str) -> bool:
+        return self.table_path(name).is_file()
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """Read a canonical table, conformed to the contract; raises FileNotFoundError if absent."""
+        path = self.table_path(name)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no '{name}' table in workspace {self.root}; run `ecrm data load` or "
+                "`ecrm data synthesize` first"
+            )
+        return conform(pd.read_parquet(path), TABLES[name], source=str(path))
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` to ``path`` so that readers see either the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    """Write text to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    write_text_atomic(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", path)
+
+
+def write_tables(ws: Workspace, tables: dict[str, pd.DataFrame], *, source: str) -> None:
+    """Validate every table first, then replace them in the workspace.
+
+    Validation happens before anything is written, so a bad table leaves the previous tables intact.
+    Tables not given are removed (a new load replaces the whole data set).
+    """
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        raise SchemaError(f"{source}: unknown table(s) {sorted(unknown)}")
+    if "orders" not in tables:
+        raise SchemaError(f"{source}: an 'orders' table is required")
+    conformed = {name: conform(df, TABLES[name], source=f"{source} ({name})") for name, df in tables.items()}
+    for name, df in conformed.items():
+        write_parquet_atomic(df, ws.table_path(name))
+    for name in set(TABLES) - set(conformed):
+        ws.table_path(name).unlink(missing_ok=True)

@@ -1,0 +1,108 @@
+"""The Feast feature store of a workspace: configuration, apply, offline retrieval, materialization.
+
+The stores are chosen in configuration (``feast.online_store`` / ``feast.offline_store``), so the same
+code runs with SQLite or Redis online and DuckDB offline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pandas as pd
+from feast import FeatureStore
+from feast.repo_config import RepoConfig
+
+from configs.settings import Settings
+from features.repo.definitions import VIEW_SPECS, build_definitions
+from features.schema import TIMESTAMP_DTYPE
+from features.snapshots import as_utc, available_views
+from features.storage import Workspace, write_json_atomic
+
+
+def repo_config(settings: Settings, ws: Workspace) -> RepoConfig:
+    """Feast RepoConfig for this workspace from the settings."""
+    online = settings.feast.online_store
+    if online.type == "sqlite":
+        online_cfg = {"type": "sqlite", "path": str(ws.feast_dir / "online_store.db")}
+    else:
+        online_cfg = {"type": "redis", "connection_string": online.connection_string}
+    return RepoConfig(
+        project=settings.feast.project,
+        provider="local",
+        registry=str(ws.feast_dir / "registry.db"),
+        online_store=online_cfg,
+        offline_store={"type": settings.feast.offline_store.type},
+        repo_path=ws.feast_dir,
+        entity_key_serialization_version=3,
+    )
+
+
+def open_store(settings: Settings, ws: Workspace) -> FeatureStore:
+    """Open (without applying anything) the workspace's feature store."""
+    ws.feast_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=repo_config(settings, ws))
+
+
+def apply_definitions(store: FeatureStore, ws: Workspace) -> list[str]:
+    """Register entities, views and services for the views whose snapshots exist; return the views."""
+    views = [v for v in available_views(ws) if (ws.features_dir / f"{v}.parquet").is_file()]
+    store.apply(build_definitions(ws.features_dir, views))
+    return views
+
+
+def feature_refs(views: Sequence[str]) -> list[str]:
+    """Every ``view:feature`` reference of the given views."""
+    return [f"{v}:{f}" for v in views for f in VIEW_SPECS[v][1]]
+
+
+def historical_features(store: FeatureStore, entity_df: pd.DataFrame, refs: Sequence[str]) -> pd.DataFrame:
+    """Point-in-time correct features for ``entity_df`` (an id column and ``event_timestamp``).
+
+    Returns the rows in ``entity_df`` order with columns named ``view__feature``; missing values NaN.
+    """
+    key = "product_id" if "product_id" in entity_df.columns else "customer_id"
+    ent = entity_df[[key, "event_timestamp"]].copy()
+    ent[key] = ent[key].astype("string")
+    ent["event_timestamp"] = pd.to_datetime(ent["event_timestamp"], utc=True).astype(TIMESTAMP_DTYPE)
+    ent = ent.drop_duplicates().reset_index(drop=True)
+    got = store.get_historical_features(entity_df=ent, features=list(refs), full_feature_names=True).to_df()
+    got[key] = got[key].astype("string")
+    got["event_timestamp"] = pd.to_datetime(got["event_timestamp"], utc=True).astype(TIMESTAMP_DTYPE)
+    cols = [r.replace(":", "__") for r in refs]
+    left = entity_df[[key, "event_timestamp"]].copy()
+    left[key] = left[key].astype("string")
+    left["event_timestamp"] = pd.to_datetime(left["event_timestamp"], utc=True).astype(TIMESTAMP_DTYPE)
+    out = left.merge(got[[key, "event_timestamp", *cols]], on=[key, "event_timestamp"], how="left")
+    for c in cols:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+    return out
+
+
+def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) -> None:
+    """Load the snapshots taken at ``as_of`` into the online store and record their freshness."""
+    as_of = as_utc(as_of)
+    store.materialize(
+        start_date=(as_of - timedelta(seconds=1)).to_pydatetime(),
+        end_date=(as_of + timedelta(seconds=1)).to_pydatetime(),
+        feature_views=list(views),
+    )
+    write_json_atomic(
+        {"as_of": as_of.isoformat(), "views": list(views), "materialized_at": pd.Timestamp.now(tz="UTC").isoformat()},
+        ws.feast_dir / "online_snapshot.json",
+    )
+
+
+def online_snapshot_info(ws: Workspace) -> dict | None:
+    """What the online store holds: snapshot time, views and when it was materialized."""
+    path = ws.feast_dir / "online_snapshot.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def online_features(store: FeatureStore, customer_ids: Sequence[str], refs: Sequence[str]) -> dict[str, list]:
+    """Online feature values for ``customer_ids``, as a dict of column lists (``view__feature`` names)."""
+    resp = store.get_online_features(
+        features=list(refs), entity_rows=[{"customer_id": str(c)} for c in customer_ids], full_feature_names=True
+    )
+    return resp.to_dict()

@@ -1,0 +1,1 @@
+"""ecrm serving package."""

@@ -1,0 +1,1 @@
+"""ecrm training package."""

@@ -1,0 +1,231 @@
+"""The churn model: LightGBM boosted from the BG/NBD churn logit, as a scikit-learn estimator.
+
+BG/NBD (fitted per cutoff population, unsupervised) gives each customer P(no purchase in H) from
+their repeat purchases, purchase span and age; that logit is LightGBM's starting score, and its outputs
+are features too. LightGBM (binary log-loss, so probabilities are calibrated on the stacked cutoffs)
+then corrects it with the behavioural features. Per-customer contributions explain each score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMClassifier, early_stopping
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from training.bgnbd import BetaGeoModel
+
+BGNBD_INPUTS = (
+    "customer_orders__repeat_purchase_days",
+    "customer_orders__active_span_days",
+    "customer_orders__tenure_days",
+)
+BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase")
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+class ChurnModel(ClassifierMixin, BaseEstimator):
+    """P(no order in the next ``horizon_days``) for eligible customers.
+
+    ``X`` holds Feast features (``view__feature`` columns) including :data:`BGNBD_INPUTS`.
+    ``fit(X, y, groups=cutoff_per_row)`` fits one BG/NBD per cutoff; predictions use the BG/NBD fitted
+    by :meth:`fit_population` (by default the last training cutoff's population).
+    """
+
+    def __init__(
+        self,
+        horizon_days: int = 90,
+        init_from_bgnbd: bool = True,
+        n_estimators: int = 400,
+        learning_rate: float = 0.03,
+        num_leaves: int = 15,
+        min_child_samples: int = 50,
+        subsample: float = 0.8,
+        subsample_freq: int = 1,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 5.0,
+        early_stopping_rounds: int = 50,
+        random_state: int = 0,
+    ) -> None:
+        self.horizon_days = horizon_days
+        self.init_from_bgnbd = init_from_bgnbd
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.subsample_freq = subsample_freq
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+
+    # -- BG/NBD part -------------------------------------------------------------------------------
+    @staticmethod
+    def _rft(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        missing = [c for c in BGNBD_INPUTS if c not in X.columns]
+        if missing:
+            raise ValueError(f"ChurnModel needs feature columns {missing}")
+        x = np.nan_to_num(X[BGNBD_INPUTS[0]].to_numpy(float), nan=0.0).clip(min=0)
+        t_x = np.nan_to_num(X[BGNBD_INPUTS[1]].to_numpy(float), nan=0.0).clip(min=0)
+        T = np.nan_to_num(X[BGNBD_INPUTS[2]].to_numpy(float), nan=0.0).clip(min=0)
+        T = np.maximum(T, t_x)
+        t_x = np.where(x == 0, 0.0, t_x)
+        return np.round(x), t_x, T
+
+    def _fit_bgnbd(self, X: pd.DataFrame) -> BetaGeoModel:
+        return BetaGeoModel().fit(*self._rft(X))
+
+    def _bgnbd_block(self, X: pd.DataFrame, bg: BetaGeoModel) -> pd.DataFrame:
+        x, t_x, T = self._rft(X)
+        h = float(self.horizon_days)
+        return pd.DataFrame(
+            {
+                "bgnbd_p_alive": bg.p_alive(x, t_x, T),
+                "bgnbd_expected_purchases": bg.expected_purchases(h, x, t_x, T),
+                "bgnbd_p_no_purchase": bg.p_no_purchase(h, x, t_x, T),
+            },
+            index=X.index,
+        )
+
+    def _design(self, X: pd.DataFrame, groups: np.ndarray | None, bg) -> pd.DataFrame:
+        """Features plus BG/NBD outputs; ``bg`` is one BG/NBD or a dict cutoff -> BG/NBD for ``groups``."""
+        if groups is None:
+            block = self._bgnbd_block(X, bg if bg is not None else self.bgnbd_)
+        else:
+            parts = []
+            for g in pd.unique(groups):
+                mask = groups == g
+                parts.append(self._bgnbd_block(X.loc[mask], bg[g]))
+            block = pd.concat(parts).loc[X.index]
+        cols = list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else list(X.columns)
+        return pd.concat([X[cols].astype("float64"), block], axis=1)
+
+    def _fit_bgnbd_groups(self, X, groups, population, population_groups) -> dict:
+        """One BG/NBD per cutoff, fitted on that cutoff's whole customer base (``population``) or on X."""
+        if population is None:
+            population, population_groups = X, groups
+        population_groups = np.asarray(population_groups)
+        fitted = {}
+        for g in pd.unique(groups):
+            rows = population.loc[population_groups == g]
+            if len(rows) == 0:
+                raise ValueError(f"no population rows for cutoff {g}: pass population_groups covering every group")
+            fitted[g] = self._fit_bgnbd(rows)
+        return fitted
+
+    # -- estimator API -----------------------------------------------------------------------------
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        groups: np.ndarray | None = None,
+        eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
+        population: pd.DataFrame | None = None,
+        population_groups: np.ndarray | None = None,
+        eval_population: pd.DataFrame | None = None,
+    ) -> "ChurnModel":
+        """Fit on stacked cutoffs.
+
+        ``groups`` is the cutoff of each row. BG/NBD is fitted per cutoff on ``population`` (every
+        customer with history at that cutoff, grouped by ``population_groups``), or on ``X`` when not
+        given. ``eval_set`` (with ``eval_population``) enables early stopping.
+        """
+        X = X.reset_index(drop=True)
+        y = np.asarray(y, dtype=int)
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        self.classes_ = np.array([0, 1])
+        groups = np.asarray(groups) if groups is not None else np.zeros(len(X))
+        if population is not None:
+            population = population.reset_index(drop=True)
+        fitted = self._fit_bgnbd_groups(X, groups, population, population_groups)
+        D = self._design(X, groups, fitted)
+        init = _logit(D["bgnbd_p_no_purchase"].to_numpy()) if self.init_from_bgnbd else None
+        fit_kw: dict = {"init_score": init}
+        callbacks = []
+        if eval_set is not None:
+            Xv = eval_set[0].reset_index(drop=True)
+            bgv = self._fit_bgnbd(eval_population if eval_population is not None else Xv)
+            Dv = self._design(Xv, None, bgv)
+            fit_kw["eval_X"] = (Dv,)
+            fit_kw["eval_y"] = (np.asarray(eval_set[1], dtype=int),)
+            if self.init_from_bgnbd:
+                fit_kw["eval_init_score"] = [_logit(Dv["bgnbd_p_no_purchase"].to_numpy())]
+            callbacks.append(early_stopping(self.early_stopping_rounds, verbose=False))
+        self.lgbm_ = LGBMClassifier(
+            objective="binary",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=self.subsample_freq,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            random_state=self.random_state,
+            n_jobs=2,
+            verbose=-1,
+        )
+        self.lgbm_.fit(D, y, callbacks=callbacks, **fit_kw)
+        self.best_iteration_ = int(self.lgbm_.best_iteration_ or self.n_estimators)
+        self.design_columns_ = list(D.columns)
+        last = pd.unique(groups)[-1]
+        self.bgnbd_ = fitted[last]
+        self.init_logit_mean_ = float(init[groups == last].mean()) if init is not None else 0.0
+        return self
+
+    def fit_population(self, X: pd.DataFrame) -> "ChurnModel":
+        """Refit the BG/NBD part on the customer base as of the score date (every customer with history)."""
+        check_is_fitted(self, "lgbm_")
+        self.bgnbd_ = self._fit_bgnbd(X)
+        # the population's mean starting logit: contributions of the BG/NBD baseline are relative to it
+        self.init_logit_mean_ = float(_logit(self._bgnbd_block(X, self.bgnbd_)["bgnbd_p_no_purchase"].to_numpy()).mean())
+        return self
+
+    def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        check_is_fitted(self, "lgbm_")
+        D = self._design(X.reset_index(drop=True), None, None)
+        raw = self.lgbm_.booster_.predict(D.to_numpy(), raw_score=True, num_iteration=self.best_iteration_)
+        if self.init_from_bgnbd:
+            raw = raw + _logit(D["bgnbd_p_no_purchase"].to_numpy())
+        return raw, D
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Churn logit."""
+        return self._raw(X)[0]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Columns: P(active), P(churn)."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def explain(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """Churn probability, per-feature logit contributions, feature values and their names.
+
+        Contributions are LightGBM's (SHAP) contributions; with BG/NBD as the starting score its
+        logit is attributed to ``bgnbd_p_no_purchase`` (the purchase-pattern baseline).
+        """
+        raw, D = self._raw(X)
+        contrib = self.lgbm_.booster_.predict(D.to_numpy(), pred_contrib=True, num_iteration=self.best_iteration_)
+        contrib = contrib[:, :-1].copy()  # drop the expected-value column
+        names = list(D.columns)
+        if self.init_from_bgnbd:
+            j = names.index("bgnbd_p_no_purchase")
+            contrib[:, j] += _logit(D["bgnbd_p_no_purchase"].to_numpy()) - self.init_logit_mean_
+        p = 1.0 / (1.0 + np.exp(-raw))
+        return p, contrib, D.to_numpy(dtype=float), names
+
+    def feature_importance(self) -> pd.Series:
+        """Total gain per design column, largest first."""
+        check_is_fitted(self, "lgbm_")
+        gain = self.lgbm_.booster_.feature_importance(importance_type="gain", iteration=self.best_iteration_)
+        return pd.Series(gain, index=self.design_columns_).sort_values(ascending=False)

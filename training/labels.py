@@ -1,0 +1,63 @@
+"""The churn label and the eligible population: the only definition in ecrm.
+
+As of a cutoff t (UTC), with lookback L (default 365 days) and horizon H (default 90 days):
+
+* an **order** is a distinct ``order_id`` of a known customer with at least one sale line (returns and
+  cancellations are not orders);
+* a customer is **eligible** at t when they placed an order in [t - L, t);
+* an eligible customer has **churned** at t when they place no order in [t, t + H).
+
+A label at t needs data up to t + H, so training cutoffs satisfy t + H <= as_of.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.snapshots import as_utc
+
+
+def customer_orders(orders: pd.DataFrame) -> pd.DataFrame:
+    """One row per sale order of a known customer: customer_id, order_id, ordered_at (first line)."""
+    sales = orders.loc[~orders["is_return"] & orders["customer_id"].notna(), ["customer_id", "order_id", "ordered_at"]]
+    return sales.groupby(["customer_id", "order_id"], as_index=False, observed=True)["ordered_at"].min()
+
+
+def eligible_customers(order_rows: pd.DataFrame, cutoff, lookback_days: int = 365) -> pd.Index:
+    """Customers with an order in [cutoff - lookback, cutoff), sorted."""
+    cutoff = as_utc(cutoff)
+    window = order_rows["ordered_at"].between(cutoff - pd.Timedelta(days=lookback_days), cutoff, inclusive="left")
+    return pd.Index(sorted(order_rows.loc[window, "customer_id"].unique()), name="customer_id", dtype="string")
+
+
+def churn_labels(order_rows: pd.DataFrame, cutoff, horizon_days: int = 90, lookback_days: int = 365) -> pd.DataFrame:
+    """Eligible customers at ``cutoff`` with ``orders_in_horizon`` and ``churned`` (1 = no order in H).
+
+    ``order_rows`` is the output of :func:`customer_orders`. Columns: customer_id, event_timestamp
+    (= cutoff), orders_in_horizon, churned.
+    """
+    cutoff = as_utc(cutoff)
+    eligible = eligible_customers(order_rows, cutoff, lookback_days)
+    future = order_rows["ordered_at"].between(cutoff, cutoff + pd.Timedelta(days=horizon_days), inclusive="left")
+    counts = order_rows.loc[future].groupby("customer_id", observed=True)["order_id"].nunique()
+    n = counts.reindex(eligible, fill_value=0).astype("int64")
+    return pd.DataFrame(
+        {
+            "customer_id": eligible.astype("string"),
+            "event_timestamp": pd.Series([cutoff] * len(eligible), dtype="datetime64[us, UTC]"),
+            "orders_in_horizon": n.to_numpy(),
+            "churned": (n.to_numpy() == 0).astype("int64"),
+        }
+    )
+
+
+def training_cutoffs(as_of, horizon_days: int, n_cutoffs: int, step_days: int, earliest=None) -> list[pd.Timestamp]:
+    """Cutoffs whose label window ends by ``as_of``: as_of - H, then every ``step_days`` back.
+
+    Oldest first; cutoffs before ``earliest`` (e.g. the first order plus a month) are dropped.
+    """
+    last = as_utc(as_of) - pd.Timedelta(days=horizon_days)
+    cuts = [last - pd.Timedelta(days=step_days * k) for k in range(n_cutoffs)]
+    if earliest is not None:
+        cuts = [c for c in cuts if c >= as_utc(earliest)]
+    return sorted(cuts)

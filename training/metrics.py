@@ -1,0 +1,40 @@
+"""Classification metrics shared by in-training validation and evaluation (scikit-learn based)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+
+def top_decile_lift(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Positive rate among the 10% highest scores divided by the overall positive rate."""
+    y_true = np.asarray(y_true, dtype=float)
+    score = np.asarray(score, dtype=float)
+    n = max(1, int(np.ceil(0.1 * len(y_true))))
+    top = np.argsort(-score, kind="stable")[:n]
+    base = y_true.mean()
+    return float(y_true[top].mean() / base) if base > 0 else float("nan")
+
+
+def churn_metrics(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """ROC-AUC, PR-AUC, Brier score, top-decile lift, mean predicted and observed churn rate."""
+    y_true = np.asarray(y_true, dtype=int)
+    p = np.asarray(p, dtype=float)
+    both = len(np.unique(y_true)) == 2
+    return {
+        "roc_auc": float(roc_auc_score(y_true, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y_true, p)) if both else float("nan"),
+        "brier": float(brier_score_loss(y_true, np.clip(p, 0, 1))),
+        "top_decile_lift": top_decile_lift(y_true, p),
+        "mean_predicted": float(p.mean()),
+        "churn_rate": float(y_true.mean()),
+        "n": int(len(y_true)),
+    }
+
+
+def calibration_table(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted vs observed rate in equal-count bins of the prediction."""
+    df = pd.DataFrame({"y": np.asarray(y_true, dtype=float), "p": np.asarray(p, dtype=float)})
+    df["bin"] = pd.qcut(df["p"].rank(method="first"), q=min(bins, len(df)), labels=False)
+    return df.groupby("bin").agg(mean_predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size")).reset_index()

@@ -1,0 +1,98 @@
+"""MLflow tracking and model registry for a workspace: where runs go, registration and aliases.
+
+Default: a SQLite database and an artifact folder inside the workspace; ``mlflow.tracking_uri`` in the
+config or the ``MLFLOW_TRACKING_URI`` environment variable (which wins) point elsewhere (e.g. a
+PostgreSQL-backed server). Registered model names: ``ecrm-churn`` etc.; aliases ``champion`` and
+``challenger``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from configs.settings import Settings
+from features.storage import Workspace
+
+CHURN_MODEL = "ecrm-churn"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def tracking_uri(settings: Settings, ws: Workspace) -> str:
+    """The tracking/registry URI: environment, then config, then the workspace's SQLite file."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    if settings.mlflow.tracking_uri:
+        return settings.mlflow.tracking_uri
+    return f"sqlite:///{ws.mlflow_dir / 'mlflow.db'}"
+
+
+def configure(settings: Settings, ws: Workspace) -> MlflowClient:
+    """Point mlflow at this workspace's tracking server and experiment; return a client for it."""
+    ws.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri(settings, ws)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    name = settings.mlflow.experiment
+    if client.get_experiment_by_name(name) is None:
+        location = (ws.mlflow_dir / "artifacts").as_uri() if uri.startswith("sqlite:") else None
+        client.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+    return client
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version and what was recorded about it."""
+
+    name: str
+    version: int
+    run_id: str
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def get_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:
+    """The version holding ``alias`` of model ``name``, or None."""
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return ModelRef(name, int(mv.version), mv.run_id, tuple(mv.aliases), dict(mv.tags))
+
+
+def register_version(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, Any]) -> ModelRef:
+    """Register the logged model as a new version of ``name`` with tags."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description=f"ecrm model {name}")
+    mv = client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+    return ModelRef(name, int(mv.version), run_id, (), {k: str(v) for k, v in tags.items()})
+
+
+def set_alias(client: MlflowClient, ref: ModelRef, alias: str) -> None:
+    """Move ``alias`` to this version."""
+    client.set_registered_model_alias(ref.name, alias, str(ref.version))
+
+
+def load_model(client: MlflowClient, name: str, alias: str = CHAMPION) -> tuple[Any, ModelRef]:
+    """Load the estimator behind ``name@alias``; raise LookupError when there is none."""
+    ref = get_alias(client, name, alias)
+    if ref is None:
+        raise LookupError(f"no '{alias}' version of model '{name}' in {client.tracking_uri}; run `ecrm train` first")
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{name}@{alias}"), ref
