@@ -1,1 +1,1 @@
-"""ecrm cli package."""
+"""The ``ecrm`` command line: thin subcommands, each parsing options and calling one stage function."""

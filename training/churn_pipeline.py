@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import mlflow.sklearn
 import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from configs.settings import Settings
@@ -218,11 +220,7 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
         imp = model.feature_importance()
         mlflow.log_figure(plots.importance_figure(imp), "plots/feature_importance.png")
         mlflow.log_text(imp.to_csv(header=["gain"]), "feature_importance.csv")
-        import matplotlib.pyplot as plt
-
         plt.close("all")
-        import mlflow.sklearn
-
         info = mlflow.sklearn.log_model(
             model, name="model", serialization_format="pickle",
             pip_requirements=["lightgbm==4.7.0", "scikit-learn==1.9.1", "pandas==2.3.3"],

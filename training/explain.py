@@ -51,11 +51,6 @@ _DRIVER_TEXT: dict[str, str] = {
     "cart_abandonment_90d": "abandoned {v:.0%} of carts in the last 90 days",
     "view_to_purchase_90d": "converts {v:.1%} of product views",
     "days_since_last_session": "last visit {v:.0f} days ago",
-    "bgnbd_p_alive": "purchase pattern suggests a {v:.0%} chance they are still active",
-    "bgnbd_expected_purchases": "purchase pattern predicts {v:.1f} orders in the horizon",
-    "bgnbd_p_no_purchase": "purchase pattern alone gives {v:.0%} risk of no order",
-    "season_sin": "time of year",
-    "season_cos": "time of year",
 }
 
 
@@ -81,27 +76,55 @@ def driver_text(feature: str, value: float | None) -> str:
     return template.format(v=value)
 
 
+RHYTHM = "purchase_rhythm"
+
+
+def _rhythm_text(row: Mapping[str, float]) -> str:
+    """The BG/NBD purchase-rhythm driver in words, from the customer's own history."""
+    rec = row.get("customer_orders__recency_days")
+    n = row.get("customer_orders__frequency_lifetime")
+    alive = row.get("bgnbd_p_alive")
+    if rec is None or n is None or np.isnan(rec) or np.isnan(n):
+        return "purchase rhythm suggests they have lapsed"
+    text = f"no order for {rec:.0f} days after {n:.0f} order{'s' if n != 1 else ''}"
+    if alive is not None and not np.isnan(alive) and alive < 0.995:  # one-order customers: P(alive) is 1 by definition
+        text += f": {alive:.0%} chance they are still an active buyer"
+    return text
+
+
 def top_drivers(
     contributions: np.ndarray, values: np.ndarray, feature_names: list[str], k: int
 ) -> list[list[dict]]:
     """For each row, the ``k`` features that push the churn score up most, with their sentences.
 
     ``contributions`` and ``values`` are (n_rows, n_features); contributions are on the logit scale.
-    Features with a non-positive contribution are never listed as risk drivers.
+    The BG/NBD outputs are one driver, ``purchase_rhythm``. Features with a non-positive contribution
+    are never listed as risk drivers.
     """
+    names = list(feature_names)
+    rhythm_cols = [j for j, f in enumerate(names) if f.startswith("bgnbd_")]
+    other_cols = [j for j in range(len(names)) if j not in rhythm_cols]
+    contrib = contributions[:, other_cols]
+    if rhythm_cols:
+        contrib = np.column_stack([contrib, contributions[:, rhythm_cols].sum(axis=1)])
+    labels = [names[j] for j in other_cols] + ([RHYTHM] if rhythm_cols else [])
     out: list[list[dict]] = []
-    order = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
-    for i in range(contributions.shape[0]):
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+    for i in range(contrib.shape[0]):
+        row_values = {n: float(values[i, j]) for j, n in enumerate(names)}
         row = []
         for j in order[i]:
-            c = float(contributions[i, j])
+            c = float(contrib[i, j])
             if c <= 0:
                 break
-            v = values[i, j]
-            v = None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
-            row.append(
-                {"feature": feature_names[j].split("__", 1)[-1], "value": v, "impact": round(c, 4),
-                 "text": driver_text(feature_names[j], v)}
-            )
+            if labels[j] == RHYTHM:
+                v = row_values.get("bgnbd_p_no_purchase")
+                row.append({"feature": RHYTHM, "value": None if v is None or np.isnan(v) else round(v, 4),
+                            "impact": round(c, 4), "text": _rhythm_text(row_values)})
+                continue
+            v = row_values[labels[j]]
+            v = None if np.isnan(v) else v
+            row.append({"feature": labels[j].split("__", 1)[-1], "value": v, "impact": round(c, 4),
+                        "text": driver_text(labels[j], v)})
         out.append(row)
     return out

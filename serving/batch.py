@@ -1,0 +1,94 @@
+"""``ecrm score``: the batch at-risk list, with the same scoring function as the HTTP service.
+
+Scores every customer with an order in the eligibility window before ``as_of`` using the registered
+``champion`` (nothing is trained), writes ``churn.parquet`` and ``at_risk.csv``, and loads the same
+feature snapshot into the online store so the HTTP service answers with identical features.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from configs.settings import Settings
+from features.pipeline import prepare_features
+from features.snapshots import as_utc, default_as_of
+from features.storage import Workspace, write_json_atomic, write_parquet_atomic, write_text_atomic
+from features.store import historical_features, materialize_as_of
+from serving.scoring import ChurnScorer
+from training.labels import customer_orders, eligible_customers
+from training.registry import CHAMPION, CHURN_MODEL, configure, load_model
+
+
+@dataclass
+class ScoreResult:
+    """Where the batch outputs went and a summary."""
+
+    out_dir: Path
+    as_of: pd.Timestamp
+    n_scored: int
+    model_version: int
+    band_counts: dict[str, int]
+
+
+def load_scorer(settings: Settings, ws: Workspace, alias: str = CHAMPION) -> tuple[ChurnScorer, dict]:
+    """The churn scorer of the registered ``alias`` version and its registry info."""
+    client = configure(settings, ws)
+    model, ref = load_model(client, CHURN_MODEL, alias)
+    refs = json.loads(ref.tags["feature_refs"])
+    scorer = ChurnScorer(model, refs, settings.churn.risk_bands, settings.churn.top_drivers)
+    return scorer, {"name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id,
+                    "trained_as_of": ref.tags.get("as_of")}
+
+
+def churn_table(results: list[dict], features: pd.DataFrame) -> pd.DataFrame:
+    """Scored results as the ``churn.parquet`` table (one row per customer)."""
+    df = pd.DataFrame(results)
+    df["monetary_365d"] = features["customer_orders__monetary_365d"].to_numpy()
+    df["recency_days"] = features["customer_orders__recency_days"].to_numpy()
+    df["frequency_365d"] = features["customer_orders__frequency_365d"].to_numpy()
+    df["value_at_risk"] = (df["churn_probability"] * df["monetary_365d"].clip(lower=0)).round(2)
+    df["top_drivers_text"] = df["top_drivers"].map(lambda ds: "; ".join(d["text"] for d in ds))
+    df["top_drivers"] = df["top_drivers"].map(json.dumps)
+    return df
+
+
+def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
+                progress: Callable[[str], None] | None = None) -> ScoreResult:
+    """Score the eligible customers as of ``as_of`` and write the batch outputs into ``out_dir``."""
+    say = progress or (lambda _m: None)
+    orders = ws.read_table("orders")
+    as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
+    scorer, info = load_scorer(settings, ws)
+    say(f"scoring with {info['name']} v{info['version']} (@{info['alias']}) as of {as_of.date()}")
+    store, views = prepare_features(settings, ws, [as_of], progress=say)
+    missing = {r.split(":")[0] for r in scorer.refs} - set(views)
+    if missing:
+        raise ValueError(f"the model needs feature views {sorted(missing)} that this workspace's data cannot provide")
+    eligible = eligible_customers(customer_orders(orders), as_of, settings.churn.eligibility_days)
+    if len(eligible) == 0:
+        raise ValueError(f"no customer has an order in the {settings.churn.eligibility_days} days before {as_of.date()}")
+    ent = pd.DataFrame({"customer_id": eligible.astype("string"),
+                        "event_timestamp": pd.Series([as_of] * len(eligible), dtype="datetime64[us, UTC]")})
+    feats = historical_features(store, ent, scorer.refs)
+    say(f"scoring {len(ent)} customers")
+    results = scorer.score_frame(ent["customer_id"].tolist(), feats)
+    table = churn_table(results, feats)
+    table.insert(1, "as_of", as_of.isoformat())
+    table = table.sort_values(["churn_probability", "value_at_risk"], ascending=False).reset_index(drop=True)
+
+    out_dir = Path(out_dir)
+    write_parquet_atomic(table, out_dir / "churn.parquet")
+    at_risk = table[["customer_id", "churn_probability", "risk_band", "value_at_risk", "monetary_365d",
+                     "recency_days", "frequency_365d", "top_drivers_text"]].rename(columns={"top_drivers_text": "top_drivers"})
+    write_text_atomic(at_risk.to_csv(index=False, float_format="%.4f"), out_dir / "at_risk.csv")
+    bands = table["risk_band"].value_counts().to_dict()
+    write_json_atomic({"as_of": as_of.isoformat(), "model": info, "customers": len(table), "risk_bands": bands},
+                      out_dir / "score_manifest.json")
+    say("loading the same feature snapshot into the online store")
+    materialize_as_of(store, ws, as_of, [v for v in views if v.startswith("customer_")])
+    return ScoreResult(out_dir, as_of, len(table), info["version"], bands)

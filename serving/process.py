@@ -1,0 +1,123 @@
+"""Starting and stopping the BentoML server process for a workspace.
+
+The service reads ``ECRM_WORKSPACE`` / ``ECRM_CONFIG`` from its environment, so the server started here
+serves exactly this workspace. A background server's pid and log live in ``WS/state``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from configs.settings import Settings
+from features.storage import Workspace
+
+SERVICE = "serving.service:EcrmService"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def server_command(host: str, port: int) -> list[str]:
+    """The ``bentoml serve`` command line for the ecrm service."""
+    bentoml = Path(sys.executable).with_name("bentoml")
+    return [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port), "--working-dir", str(PROJECT_ROOT)]
+
+
+def server_env(ws: Workspace) -> dict[str, str]:
+    """Environment of the server process: the workspace, and no telemetry."""
+    env = dict(os.environ)
+    env["ECRM_WORKSPACE"] = str(ws.root)
+    env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return env
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def run_foreground(settings: Settings, ws: Workspace, port: int | None = None, host: str | None = None) -> int:
+    """Run the server until interrupted; returns its exit code."""
+    host = host or settings.serving.host
+    port = port or settings.serving.port
+    if port_in_use(host, port):
+        raise ValueError(f"port {port} on {host} is already in use: choose another with --port")
+    return subprocess.call(server_command(host, port), env=server_env(ws))
+
+
+def _pid_file(ws: Workspace) -> Path:
+    return ws.state_dir / "server.pid"
+
+
+def stop_background(ws: Workspace, timeout: float = 15.0) -> bool:
+    """Stop this workspace's background server, if one runs; True if one was stopped."""
+    pid_file = _pid_file(ws)
+    if not pid_file.is_file():
+        return False
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.killpg(pid, signal.SIGTERM)
+    except (ValueError, ProcessLookupError, PermissionError):
+        pid_file.unlink(missing_ok=True)
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def wait_ready(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url``/readyz answers 200; raise RuntimeError on timeout or if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode} before it was ready")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the server at {url} was not ready after {timeout:.0f}s")
+
+
+def start_background(settings: Settings, ws: Workspace, port: int | None = None, host: str | None = None,
+                     timeout: float = 90.0) -> tuple[str, Path]:
+    """(Re)start this workspace's server detached; wait until ready. Returns its URL and log file."""
+    host = host or settings.serving.host
+    port = port or settings.serving.port
+    stop_background(ws)
+    if port_in_use(host, port):
+        raise ValueError(f"port {port} on {host} is already in use by another program: use --port")
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    log = ws.state_dir / "server.log"
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(server_command(host, port), env=server_env(ws), stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    _pid_file(ws).write_text(f"{proc.pid} {host}:{port}\n")
+    url = f"http://{host}:{port}"
+    try:
+        wait_ready(url, timeout, proc)
+    except RuntimeError as exc:
+        stop_background(ws)
+        raise RuntimeError(f"{exc}; see {log}") from exc
+    return url, log
