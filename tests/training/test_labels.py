@@ -1,0 +1,117 @@
+"""The churn label (training/labels.py) on hand-made histories: window boundaries, returns, guests,
+and the training cutoffs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from training.labels import churn_labels, customer_orders, eligible_customers, training_cutoffs
+
+T = pd.Timestamp("2024-01-01", tz="UTC")
+DAY = pd.Timedelta(days=1)
+SEC = pd.Timedelta(seconds=1)
+
+
+@pytest.fixture
+def history(make_orders) -> pd.DataFrame:
+    """Order lines around T (lookback 365 d, horizon 90 d); the comment says what each customer tests."""
+    rows = [
+        ("A1", "A", "P1", 1.0, 10.0, T - 365 * DAY, False),  # exactly at t-365d: eligible; churned
+        ("B1", "B", "P1", 1.0, 10.0, T - 365 * DAY - SEC, False),  # 1 s before the window: not eligible
+        ("C1", "C", "P1", 1.0, 10.0, T, False),  # only an order exactly at t: not eligible
+        ("D1", "D", "P1", 1.0, 10.0, T - 10 * DAY, False),  # eligible, and the order at t
+        ("D2", "D", "P1", 1.0, 10.0, T, False),  # ... counts for the horizon: not churned
+        ("E1", "E", "P1", 1.0, 10.0, T - 5 * DAY, False),  # next order exactly at t+90d: churned
+        ("E2", "E", "P1", 1.0, 10.0, T + 90 * DAY, False),
+        ("F1", "F", "P1", 1.0, 10.0, T - 5 * DAY, False),  # next order 1 s before t+90d: not churned
+        ("F2", "F", "P1", 1.0, 10.0, T + 90 * DAY - SEC, False),
+        ("G1", "G", "P1", -1.0, 10.0, T - 5 * DAY, True),  # returns only: not eligible
+        ("H1", "H", "P1", 1.0, 10.0, T - 30 * DAY, False),  # only a return in the horizon: churned
+        ("H2", "H", "P1", -1.0, 10.0, T + 10 * DAY, True),
+        ("I1", "I", "P1", 1.0, 10.0, T - 20 * DAY, False),  # two-line orders count once each
+        ("I1", "I", "P2", 1.0, 5.0, T - 20 * DAY, False),
+        ("I2", "I", "P1", 1.0, 10.0, T + 5 * DAY, False),
+        ("I2", "I", "P2", 2.0, 5.0, T + 5 * DAY, False),
+        ("I3", "I", "P1", 1.0, 10.0, T + 6 * DAY, False),
+        ("X1", None, "P1", 1.0, 10.0, T - 5 * DAY, False),  # guests are ignored
+        ("X2", None, "P1", 1.0, 10.0, T + 5 * DAY, False),
+    ]
+    return make_orders(rows)
+
+
+def test_customer_orders_one_row_per_sale_order(history):
+    rows = customer_orders(history)
+    assert sorted(zip(rows["customer_id"], rows["order_id"])) == [
+        ("A", "A1"), ("B", "B1"), ("C", "C1"), ("D", "D1"), ("D", "D2"), ("E", "E1"), ("E", "E2"),
+        ("F", "F1"), ("F", "F2"), ("H", "H1"), ("I", "I1"), ("I", "I2"), ("I", "I3"),
+    ]  # no return order (G1, H2), no guest order (X1, X2)
+
+
+def test_customer_orders_time_is_the_first_line(make_orders):
+    lines = make_orders([
+        ("O1", "A", "P1", 1.0, 10.0, "2024-01-02 10:00", False),
+        ("O1", "A", "P2", 1.0, 10.0, "2024-01-02 09:00", False),
+    ])
+    rows = customer_orders(lines)
+    assert list(rows["ordered_at"]) == [pd.Timestamp("2024-01-02 09:00", tz="UTC")]
+
+
+def test_eligibility_window_is_half_open(history):
+    eligible = eligible_customers(customer_orders(history), T)
+    assert list(eligible) == ["A", "D", "E", "F", "H", "I"]
+    assert eligible.name == "customer_id"
+    # a shorter lookback: H's order is exactly 30 days old, so in at 30 days and out at 29
+    assert list(eligible_customers(customer_orders(history), T, lookback_days=30)) == ["D", "E", "F", "H", "I"]
+    assert list(eligible_customers(customer_orders(history), T, lookback_days=29)) == ["D", "E", "F", "I"]
+
+
+def test_churn_labels(history):
+    labels = churn_labels(customer_orders(history), T)
+    assert list(labels.columns) == ["customer_id", "event_timestamp", "orders_in_horizon", "churned"]
+    assert str(labels["event_timestamp"].dtype) == "datetime64[us, UTC]"
+    assert (labels["event_timestamp"] == T).all()
+    got = dict(zip(labels["customer_id"], zip(labels["orders_in_horizon"], labels["churned"])))
+    assert got == {
+        "A": (0, 1),
+        "D": (1, 0),  # the order exactly at t counts for the horizon
+        "E": (0, 1),  # the order exactly at t+H does not
+        "F": (1, 0),
+        "H": (0, 1),  # a return is not an order
+        "I": (2, 0),  # two orders (four lines) in the horizon
+    }
+
+
+def test_churn_labels_horizon_argument(history):
+    labels = churn_labels(customer_orders(history), T, horizon_days=91)
+    got = dict(zip(labels["customer_id"], labels["churned"]))
+    assert got["E"] == 0  # t+90d is inside a 91-day horizon
+
+
+def test_churn_labels_naive_cutoff_is_utc(history):
+    pd.testing.assert_frame_equal(
+        churn_labels(customer_orders(history), "2024-01-01 00:00"), churn_labels(customer_orders(history), T)
+    )
+
+
+def test_no_eligible_customer_gives_an_empty_frame(history):
+    labels = churn_labels(customer_orders(history), T - 2000 * DAY)
+    assert labels.empty
+    assert list(labels.columns) == ["customer_id", "event_timestamp", "orders_in_horizon", "churned"]
+
+
+def test_training_cutoffs():
+    cuts = training_cutoffs("2024-04-01", horizon_days=90, n_cutoffs=3, step_days=30)
+    assert cuts == [
+        pd.Timestamp("2023-11-03", tz="UTC"),
+        pd.Timestamp("2023-12-03", tz="UTC"),
+        pd.Timestamp("2024-01-02", tz="UTC"),  # as_of - 90 days (2024 is a leap year)
+    ]
+    assert all(c + pd.Timedelta(days=90) <= pd.Timestamp("2024-04-01", tz="UTC") for c in cuts)
+
+
+def test_training_cutoffs_drop_those_before_earliest():
+    cuts = training_cutoffs(pd.Timestamp("2024-04-01", tz="UTC"), 90, 3, 30, earliest="2023-12-03")
+    assert cuts == [pd.Timestamp("2023-12-03", tz="UTC"), pd.Timestamp("2024-01-02", tz="UTC")]  # inclusive
+    cuts = training_cutoffs(pd.Timestamp("2024-04-01", tz="UTC"), 90, 3, 30, earliest="2023-12-03 00:00:01")
+    assert cuts == [pd.Timestamp("2024-01-02", tz="UTC")]
