@@ -68,15 +68,16 @@ def data_load(
         if fmt == "online-retail":
             if mapping:
                 raise typer.BadParameter("--map applies to --format orders only", param_hint="--map")
-            result = load_online_retail(path, timezone=timezone or "Europe/London")
+            result = load_online_retail(path, timezone=timezone or "Europe/London", progress=say)
         elif fmt == "orders":
-            result = load_orders(path, mapping=parse_mapping(mapping or []), timezone=timezone or "UTC")
+            result = load_orders(path, mapping=parse_mapping(mapping or []), timezone=timezone or "UTC", progress=say)
         else:
             raise typer.BadParameter(f"unknown format '{fmt}': use online-retail or orders", param_hint="--format")
         save_load(c.ws, result)
-        for k, v in result.counts.items():
-            say(f"{k}: {v}")
-        say(f"rejected rows (with reasons): {c.ws.rejects_dir / 'rejects.parquet'}")
+        say(f"stored in {c.ws.data_dir}; rejected rows with reasons in {c.ws.rejects_dir / 'rejects.parquet'}")
+    width = max(len(k) for k in result.counts)
+    for k, v in result.counts.items():
+        typer.echo(f"{k:<{width}}  {v:>10,}")
 
 
 @data_app.command("synthesize")
@@ -85,13 +86,15 @@ def data_synthesize(
     customers: Annotated[int | None, typer.Option(min=10, help="number of customers (default from config)")] = None,
     products: Annotated[int | None, typer.Option(min=10, help="number of products (default from config)")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (default from config)")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="overwrite data loaded from a file")] = False,
 ) -> None:
     """Generate the synthetic shop (the embedded default data set) into the workspace."""
     from features.synthetic_stage import synthesize_into
 
     c = _ctx(ctx)
     with c.report.stage("data synthesize") as say:
-        synthesize_into(c.settings, c.ws, customers=customers, products=products, seed=seed, progress=say)
+        synthesize_into(c.settings, c.ws, customers=customers, products=products, seed=seed, progress=say,
+                        replace=replace)
 
 
 @app.command()
@@ -175,7 +178,8 @@ def main() -> None:
     from configs.settings import ConfigError
     from features.schema import SchemaError
 
-    known: tuple[type[BaseException], ...] = (ConfigError, SchemaError, FileNotFoundError, LookupError, ValueError)
+    known: tuple[type[BaseException], ...] = (ConfigError, SchemaError, FileNotFoundError, FileExistsError,
+                                              LookupError, ValueError)
     try:
         from features.loaders import DataFileError
 

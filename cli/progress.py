@@ -9,7 +9,7 @@ from rich.console import Console
 
 
 class Reporter:
-    """Prints ``[stage +12.3s] message`` lines to stderr (stdout stays clean for data)."""
+    """Prints ``▶ stage`` then ``  +12.3s message`` lines to stderr (stdout stays clean for data)."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True, highlight=False)
@@ -20,9 +20,15 @@ class Reporter:
     def stage(self, name: str):
         """A named stage; its start, messages and end are printed with elapsed time."""
         self._stage, self._t0 = name, time.perf_counter()
-        self.console.print(f"[bold]▶ {name}[/bold]")
-        yield self
-        self.console.print(f"[green]✓ {name}[/green] ({time.perf_counter() - self._t0:.1f}s)")
+        self.console.print(f"[bold]▶ {name}[/bold]", soft_wrap=True)
+        try:
+            yield self
+        except BaseException:
+            self.console.print(f"[red]✗ {name}[/red] failed after {time.perf_counter() - self._t0:.1f}s", soft_wrap=True)
+            raise
+        self.console.print(f"[green]✓ {name}[/green] ({time.perf_counter() - self._t0:.1f}s)", soft_wrap=True)
 
     def __call__(self, message: str) -> None:
-        self.console.print(f"  [dim]{self._stage} +{time.perf_counter() - self._t0:.1f}s[/dim] {message}")
+        elapsed = f"+{time.perf_counter() - self._t0:5.1f}s"
+        self.console.print(f"  [dim]{elapsed}[/dim] ", end="", soft_wrap=True)
+        self.console.print(message, soft_wrap=True, markup=False)

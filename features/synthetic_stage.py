@@ -12,8 +12,12 @@ from features.storage import Workspace, write_json_atomic, write_tables
 
 
 def synthesize_into(settings: Settings, ws: Workspace, customers: int | None = None, products: int | None = None,
-                    seed: int | None = None, progress: Callable[[str], None] | None = None) -> bool:
-    """Generate and store the shop unless the workspace already holds the same one; True if generated."""
+                    seed: int | None = None, progress: Callable[[str], None] | None = None,
+                  replace: bool = False) -> bool:
+    """Generate and store the shop unless the workspace already holds the same one; True if generated.
+
+    A workspace holding loaded (non-synthetic) data is never overwritten unless ``replace`` is true.
+    """
     from features.synthetic import synthesize_shop
 
     say = progress or (lambda _m: None)
@@ -26,6 +30,10 @@ def synthesize_into(settings: Settings, ws: Workspace, customers: int | None = N
         if old.get("source") == "synthetic" and old.get("params") == params:
             say(f"workspace already holds the synthetic shop {params}: nothing to do")
             return False
+        if old.get("source") != "synthetic" and not replace:
+            raise FileExistsError(
+                f"workspace {ws.root} holds data loaded from '{old.get('source')}'; the synthetic shop would "
+                f"replace it: use another --workspace, or pass --replace to overwrite")
     tables = synthesize_shop(**params, progress=say)
     write_tables(ws, tables, source="synthetic shop")
     counts = {name: len(df) for name, df in tables.items()}
