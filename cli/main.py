@@ -145,7 +145,10 @@ def backtest(
     with c.report.stage("backtest churn") as say:
         res = backtest_churn(c.settings, c.ws, cutoff, horizon, progress=say)
     typer.echo(f"churn backtest, cutoff {res.cutoff.date()}, horizon {res.horizon_days} days (holdout inside the data)")
-    typer.echo(res.table().to_string(float_format=lambda v: f"{v:.4f}"))
+    table = res.table()
+    formatters = {c: (lambda v: f"{v:,.0f}") if c == "n" else (lambda v: f"{v:.4f}") for c in table.columns}
+    typer.echo(table.to_string(formatters=formatters, na_rep="—"))
+    typer.echo("(recency is a ranking heuristic: it has no probabilities, so no Brier score)")
 
 
 @app.command()
@@ -175,6 +178,9 @@ def demo(
 
 def main() -> None:
     """Console entry point: run the app, turning known input errors into one-line messages."""
+    from configs.runtime import default_library_logging
+
+    default_library_logging()
     from configs.settings import ConfigError
     from features.schema import SchemaError
 

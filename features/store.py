@@ -6,6 +6,8 @@ code runs with SQLite or Redis online and DuckDB offline.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Sequence
 from datetime import timedelta
@@ -14,6 +16,7 @@ import pandas as pd
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
+from configs.runtime import quiet_dependencies
 from configs.settings import Settings
 from features.repo.definitions import VIEW_SPECS, build_definitions
 from features.schema import TIMESTAMP_DTYPE
@@ -67,7 +70,8 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame, refs: Sequ
     ent[key] = ent[key].astype("string")
     ent["event_timestamp"] = pd.to_datetime(ent["event_timestamp"], utc=True).astype(TIMESTAMP_DTYPE)
     ent = ent.drop_duplicates().reset_index(drop=True)
-    got = store.get_historical_features(entity_df=ent, features=list(refs), full_feature_names=True).to_df()
+    with quiet_dependencies():
+        got = store.get_historical_features(entity_df=ent, features=list(refs), full_feature_names=True).to_df()
     got[key] = got[key].astype("string")
     got["event_timestamp"] = pd.to_datetime(got["event_timestamp"], utc=True).astype(TIMESTAMP_DTYPE)
     cols = [r.replace(":", "__") for r in refs]
@@ -83,11 +87,12 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame, refs: Sequ
 def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) -> None:
     """Load the snapshots taken at ``as_of`` into the online store and record their freshness."""
     as_of = as_utc(as_of)
-    store.materialize(
-        start_date=(as_of - timedelta(seconds=1)).to_pydatetime(),
-        end_date=(as_of + timedelta(seconds=1)).to_pydatetime(),
-        feature_views=list(views),
-    )
+    with quiet_dependencies(), contextlib.redirect_stdout(io.StringIO()):  # Feast prints coloured banners
+        store.materialize(
+            start_date=(as_of - timedelta(seconds=1)).to_pydatetime(),
+            end_date=(as_of + timedelta(seconds=1)).to_pydatetime(),
+            feature_views=list(views),
+        )
     write_json_atomic(
         {"as_of": as_of.isoformat(), "views": list(views), "materialized_at": pd.Timestamp.now(tz="UTC").isoformat()},
         ws.feast_dir / "online_snapshot.json",

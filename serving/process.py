@@ -7,7 +7,6 @@ serves exactly this workspace. A background server's pid and log live in ``WS/st
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -59,28 +58,37 @@ def _pid_file(ws: Workspace) -> Path:
 
 
 def stop_background(ws: Workspace, timeout: float = 15.0) -> bool:
-    """Stop this workspace's background server, if one runs; True if one was stopped."""
+    """Stop this workspace's background server and all its worker processes; True if one was stopped.
+
+    BentoML's workers may leave the server's process group, so the whole process tree is collected
+    first, asked to stop (SIGTERM), and killed if still alive after ``timeout`` seconds.
+    """
+    import psutil
+
     pid_file = _pid_file(ws)
     if not pid_file.is_file():
         return False
     try:
         pid = int(pid_file.read_text().split()[0])
-        os.killpg(pid, signal.SIGTERM)
-    except (ValueError, ProcessLookupError, PermissionError):
+        root = psutil.Process(pid)
+        if SERVICE not in root.cmdline():  # a stale pid file whose pid now belongs to another program
+            raise LookupError(pid)
+        tree = [root, *root.children(recursive=True)]
+    except (ValueError, IndexError, LookupError, psutil.Error):
         pid_file.unlink(missing_ok=True)
         return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    for proc in tree:
         try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            proc.terminate()
+        except psutil.Error:
             pass
+    _gone, alive = psutil.wait_procs(tree, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
     pid_file.unlink(missing_ok=True)
     return True
 

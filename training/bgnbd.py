@@ -221,7 +221,9 @@ def _alive_count_quad(t, k, scale, a, bx) -> np.ndarray:
         # steep near 0 when k c is large; n below gives ~1e-9 relative accuracy up to k c ~ 1e4.
         n = 40.0 + 8.0 * np.sqrt((ratio[m] * np.maximum(k[m], 1.0)).max())
         p, w = _gauss_beta(int(min(40 * np.ceil(n / 40), 1000)), float(a), float(v))
-        f = -np.expm1(-k[m][:, None] * np.log1p(ratio[m][:, None] * p[None, :])) / p[None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):  # nodes that underflow to p = 0: use the limit
+            f = -np.expm1(-k[m][:, None] * np.log1p(ratio[m][:, None] * p[None, :])) / p[None, :]
+        f = np.where(p[None, :] > 0, f, k[m][:, None] * ratio[m][:, None])
         out[m] = f @ w
     return out
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
+from importlib.metadata import version
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from configs.runtime import quiet_dependencies
 from configs.settings import Settings
 from features.pipeline import customer_views, prepare_features
 from features.snapshots import as_utc, data_fingerprint, default_as_of
@@ -221,11 +223,12 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
         mlflow.log_figure(plots.importance_figure(imp), "plots/feature_importance.png")
         mlflow.log_text(imp.to_csv(header=["gain"]), "feature_importance.csv")
         plt.close("all")
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="pickle",
-            pip_requirements=["lightgbm==4.7.0", "scikit-learn==1.9.1", "pandas==2.3.3"],
-            metadata={"feature_refs": refs, "horizon_days": H, "as_of": as_of.isoformat()},
-        )
+        with quiet_dependencies():
+            info = mlflow.sklearn.log_model(
+                model, name="model", serialization_format="pickle",
+                pip_requirements=[f"{d}=={version(d)}" for d in ("lightgbm", "scikit-learn", "pandas", "scipy")],
+                metadata={"feature_refs": refs, "horizon_days": H, "as_of": as_of.isoformat()},
+            )
         run_id = run.info.run_id
     good = metrics["roc_auc"] > baselines["recency"]["roc_auc"]
     ref = register_version(client, CHURN_MODEL, run_id, info.model_uri,

@@ -54,6 +54,24 @@ _DRIVER_TEXT: dict[str, str] = {
 }
 
 
+# feature -> sentence when the customer has no value (the quantity is undefined for them).
+_MISSING_TEXT: dict[str, str] = {
+    "ipi_mean_days": "only one order so far: no buying rhythm yet",
+    "ipi_std_days": "too few orders to judge how regular they are",
+    "last_gap_days": "only one order so far",
+    "recency_ipi_ratio": "only one order so far: no usual gap to compare with",
+    "frequency_trend_90d": "no orders in the last two quarters to compare",
+    "monetary_trend_90d": "no spend in the last two quarters to compare",
+    "avg_order_value_365d": "no orders in the last 365 days",
+    "return_rate_365d": "no spend in the last 365 days",
+    "price_index_365d": "no purchases this year to judge price sensitivity",
+    "discount_share_365d": "no purchases this year to judge price sensitivity",
+    "cart_abandonment_90d": "no carts in the last 90 days",
+    "view_to_purchase_90d": "no product views in the last 90 days",
+    "days_since_last_session": "never visited the site while logged in",
+}
+
+
 def risk_band(probability: float, bands: Mapping[str, float]) -> str:
     """The band with the highest lower bound that ``probability`` reaches (bounds from config)."""
     best_name, best_bound = None, -1.0
@@ -70,7 +88,7 @@ def driver_text(feature: str, value: float | None) -> str:
     short = feature.split("__", 1)[-1]
     template = _DRIVER_TEXT.get(short)
     if value is None or (isinstance(value, float) and np.isnan(value)):
-        return f"no {short.replace('_', ' ')} history"
+        return _MISSING_TEXT.get(short, f"no data on {short.replace('_', ' ')}")
     if template is None:
         return f"{short.replace('_', ' ')} = {value:.3g}"
     return template.format(v=value)

@@ -16,6 +16,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from configs.runtime import quiet_dependencies
 from configs.settings import Settings
 from features.storage import Workspace
 
@@ -40,12 +41,13 @@ def configure(settings: Settings, ws: Workspace) -> MlflowClient:
     uri = tracking_uri(settings, ws)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = settings.mlflow.experiment
-    if client.get_experiment_by_name(name) is None:
-        location = (ws.mlflow_dir / "artifacts").as_uri() if uri.startswith("sqlite:") else None
-        client.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
+    with quiet_dependencies():  # the first call creates the tracking database
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        if client.get_experiment_by_name(name) is None:
+            location = (ws.mlflow_dir / "artifacts").as_uri() if uri.startswith("sqlite:") else None
+            client.create_experiment(name, artifact_location=location)
+        mlflow.set_experiment(name)
     return client
 
 

@@ -41,9 +41,9 @@ def test_risk_band_without_a_covering_band_is_an_error():
         ("customer_sessions__view_to_purchase_90d", 0.125, "converts 12.5% of product views"),
         ("customer_orders__frequency_trend_90d", 0.5, "order rate trend 0.50 (recent vs previous quarter)"),
         ("customer_orders__some_new_feature", 0.123456, "some new feature = 0.123"),
-        ("customer_orders__recency_days", None, "no recency days history"),
-        ("customer_orders__ipi_mean_days", math.nan, "no ipi mean days history"),
-        ("customer_orders__ipi_mean_days", np.float64("nan"), "no ipi mean days history"),
+        ("customer_orders__recency_days", None, "no data on recency days"),
+        ("customer_orders__ipi_mean_days", math.nan, "only one order so far: no buying rhythm yet"),
+        ("customer_orders__ipi_mean_days", np.float64("nan"), "only one order so far: no buying rhythm yet"),
     ],
 )
 def test_driver_text(feature, value, text):
@@ -100,6 +100,6 @@ def test_top_drivers_nan_value_of_a_plain_feature():
     names = ["customer_orders__ipi_mean_days", "customer_orders__recency_days"]
     out = top_drivers(np.array([[0.2, 0.1]]), np.array([[np.nan, 5.0]]), names, k=3)
     assert out == [[
-        {"feature": "ipi_mean_days", "value": None, "impact": 0.2, "text": "no ipi mean days history"},
+        {"feature": "ipi_mean_days", "value": None, "impact": 0.2, "text": "only one order so far: no buying rhythm yet"},
         {"feature": "recency_days", "value": 5.0, "impact": 0.1, "text": "last order 5 days ago"},
     ]]
