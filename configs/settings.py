@@ -119,6 +119,26 @@ class ChurnSettings(_Frozen):
         return bands
 
 
+class NextPurchaseSettings(_Frozen):
+    """The next-purchase and customer-value model (horizon and training cutoffs are the churn model's)."""
+
+    short_days: int = Field(30, gt=0, description="P(order within this many days) is forecast besides H")
+    tweedie_variance_power: float = Field(1.5, gt=1, lt=2, description="spend objective: 1 = Poisson, 2 = gamma")
+    lightgbm: LightGBMSettings = Field(default_factory=lambda: LightGBMSettings(n_estimators=600))
+
+
+class EvaluationSettings(_Frozen):
+    """``ecrm evaluate``: rolling-origin backtest cutoffs and the promotion gate."""
+
+    cutoffs: int = Field(3, ge=1, description="number of backtest cutoffs, the last one H days before the data ends")
+    cutoff_step_days: int = Field(60, gt=0, description="days between backtest cutoffs")
+    bootstrap_samples: int = Field(500, ge=50, description="paired bootstrap resamples for the 95% intervals")
+    promotion_metric: dict[str, str] = Field(
+        default_factory=lambda: {"ecrm-churn": "brier", "ecrm-next-purchase": "poisson_deviance"},
+        description="model -> metric the promotion gate compares (lower is better for both defaults)",
+    )
+
+
 class ServingSettings(_Frozen):
     """The HTTP service."""
 
@@ -135,6 +155,8 @@ class Settings(_Frozen):
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
     churn: ChurnSettings = Field(default_factory=ChurnSettings)
+    next_purchase: NextPurchaseSettings = Field(default_factory=NextPurchaseSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
 
 

@@ -15,12 +15,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from training.bgnbd import BetaGeoModel
+from training.customer_base import BGNBD_INPUTS, bgnbd_inputs, fit_bgnbd_per_group
 
-BGNBD_INPUTS = (
-    "customer_orders__repeat_purchase_days",
-    "customer_orders__active_span_days",
-    "customer_orders__tenure_days",
-)
 BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase")
 _EPS = 1e-3  # BG/NBD is overconfident at its extremes; beyond ±6.9 logits the trees could not correct it
 
@@ -69,15 +65,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     # -- BG/NBD part -------------------------------------------------------------------------------
     @staticmethod
     def _rft(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        missing = [c for c in BGNBD_INPUTS if c not in X.columns]
-        if missing:
-            raise ValueError(f"ChurnModel needs feature columns {missing}")
-        x = np.nan_to_num(X[BGNBD_INPUTS[0]].to_numpy(float), nan=0.0).clip(min=0)
-        t_x = np.nan_to_num(X[BGNBD_INPUTS[1]].to_numpy(float), nan=0.0).clip(min=0)
-        T = np.nan_to_num(X[BGNBD_INPUTS[2]].to_numpy(float), nan=0.0).clip(min=0)
-        T = np.maximum(T, t_x)
-        t_x = np.where(x == 0, 0.0, t_x)
-        return np.round(x), t_x, T
+        return bgnbd_inputs(X)
 
     def _fit_bgnbd(self, X: pd.DataFrame) -> BetaGeoModel:
         return BetaGeoModel().fit(*self._rft(X))
@@ -111,14 +99,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """One BG/NBD per cutoff, fitted on that cutoff's whole customer base (``population``) or on X."""
         if population is None:
             population, population_groups = X, groups
-        population_groups = np.asarray(population_groups)
-        fitted = {}
-        for g in pd.unique(groups):
-            rows = population.loc[population_groups == g]
-            if len(rows) == 0:
-                raise ValueError(f"no population rows for cutoff {g}: pass population_groups covering every group")
-            fitted[g] = self._fit_bgnbd(rows)
-        return fitted
+        return fit_bgnbd_per_group(groups, population, population_groups)
 
     # -- estimator API -----------------------------------------------------------------------------
     def fit(

@@ -5,7 +5,10 @@ As of a cutoff t (UTC), with lookback L (default 365 days) and horizon H (defaul
 * an **order** is a distinct ``order_id`` of a known customer with at least one sale line (returns and
   cancellations are not orders);
 * a customer is **eligible** at t when they placed an order in [t - L, t);
-* an eligible customer has **churned** at t when they place no order in [t, t + H).
+* an eligible customer has **churned** at t when they place no order in [t, t + H);
+* their **next-purchase targets** at t are the number of orders in [t, t + 30 d) and in [t, t + H),
+  the spend in [t, t + H) (the sale lines of those orders; later returns are not subtracted), and the
+  days from t to their next order (NaN when there is none in [t, t + H)).
 
 A label at t needs data up to t + H, so training cutoffs satisfy t + H <= as_of.
 """
@@ -18,9 +21,14 @@ from features.snapshots import as_utc
 
 
 def customer_orders(orders: pd.DataFrame) -> pd.DataFrame:
-    """One row per sale order of a known customer: customer_id, order_id, ordered_at (first line)."""
-    sales = orders.loc[~orders["is_return"] & orders["customer_id"].notna(), ["customer_id", "order_id", "ordered_at"]]
-    return sales.groupby(["customer_id", "order_id"], as_index=False, observed=True)["ordered_at"].min()
+    """One row per sale order of a known customer: customer_id, order_id, ordered_at (first line), value.
+
+    ``value`` is the sum of the order's sale lines.
+    """
+    sales = orders.loc[~orders["is_return"] & orders["customer_id"].notna(),
+                       ["customer_id", "order_id", "ordered_at", "amount"]]
+    return (sales.groupby(["customer_id", "order_id"], as_index=False, observed=True)
+            .agg(ordered_at=("ordered_at", "min"), value=("amount", "sum")))
 
 
 def eligible_customers(order_rows: pd.DataFrame, cutoff, lookback_days: int = 365) -> pd.Index:
@@ -61,3 +69,29 @@ def training_cutoffs(as_of, horizon_days: int, n_cutoffs: int, step_days: int, e
     if earliest is not None:
         cuts = [c for c in cuts if c >= as_utc(earliest)]
     return sorted(cuts)
+
+
+def purchase_targets(order_rows: pd.DataFrame, cutoff, horizon_days: int = 90, lookback_days: int = 365,
+                     short_days: int = 30) -> pd.DataFrame:
+    """Eligible customers at ``cutoff`` with their next-purchase targets (see the module docstring).
+
+    Columns: customer_id, event_timestamp, orders_short (orders in ``short_days``), orders_in_horizon,
+    spend_in_horizon, days_to_next_order.
+    """
+    cutoff = as_utc(cutoff)
+    eligible = eligible_customers(order_rows, cutoff, lookback_days)
+    future = order_rows.loc[order_rows["ordered_at"].between(cutoff, cutoff + pd.Timedelta(days=horizon_days),
+                                                             inclusive="left")]
+    days = (future["ordered_at"] - cutoff).dt.total_seconds() / 86400.0
+    g = future.assign(days=days, short=days < short_days).groupby("customer_id", observed=True)
+    agg = pd.DataFrame({"orders_short": g["short"].sum(), "orders_in_horizon": g["order_id"].nunique(),
+                        "spend_in_horizon": g["value"].sum(), "days_to_next_order": g["days"].min()})
+    agg = agg.reindex(eligible)
+    return pd.DataFrame({
+        "customer_id": eligible.astype("string"),
+        "event_timestamp": pd.Series([cutoff] * len(eligible), dtype="datetime64[us, UTC]"),
+        "orders_short": agg["orders_short"].fillna(0).astype("int64").to_numpy(),
+        "orders_in_horizon": agg["orders_in_horizon"].fillna(0).astype("int64").to_numpy(),
+        "spend_in_horizon": agg["spend_in_horizon"].fillna(0.0).to_numpy(dtype=float),
+        "days_to_next_order": agg["days_to_next_order"].to_numpy(dtype=float),
+    })

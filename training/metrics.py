@@ -1,4 +1,4 @@
-"""Classification metrics shared by in-training validation and evaluation (scikit-learn based)."""
+"""Metrics shared by in-training validation and evaluation: classification (churn) and counts (orders, spend)."""
 
 from __future__ import annotations
 
@@ -38,3 +38,24 @@ def calibration_table(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.D
     df = pd.DataFrame({"y": np.asarray(y_true, dtype=float), "p": np.asarray(p, dtype=float)})
     df["bin"] = pd.qcut(df["p"].rank(method="first"), q=min(bins, len(df)), labels=False)
     return df.groupby("bin").agg(mean_predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size")).reset_index()
+
+
+def count_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Forecasts of counts or money: Poisson deviance, RMSE, MAE and predicted ÷ actual total.
+
+    MAE alone misleads on zero-inflated targets (forecasting zero for everyone wins it); the mean
+    Poisson deviance and the total ratio do not.
+    """
+    y = np.asarray(y_true, dtype=float)
+    mu = np.maximum(np.asarray(predicted, dtype=float), 1e-9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    return {
+        "poisson_deviance": float(np.mean(2.0 * (term - y + mu))),
+        "rmse": float(np.sqrt(np.mean((y - mu) ** 2))),
+        "mae": float(np.mean(np.abs(y - mu))),
+        "total_ratio": float(mu.sum() / y.sum()) if y.sum() > 0 else float("nan"),
+        "mean_predicted": float(mu.mean()),
+        "mean_actual": float(y.mean()),
+        "n": int(len(y)),
+    }

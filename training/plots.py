@@ -62,3 +62,27 @@ def importance_figure(importance: pd.Series, top: int = 20):
     ax.set(xlabel="total gain", title="Feature importance")
     fig.tight_layout()
     return fig
+
+
+
+
+def predicted_vs_actual_figure(actual: np.ndarray, predicted: dict[str, np.ndarray], frequency: np.ndarray):
+    """Mean predicted vs actual orders per group of past-year order count (0, 1, 2, 3-4, 5-9, 10+)."""
+    labels = ["0", "1", "2", "3-4", "5-9", "10+"]
+    group = pd.cut(np.nan_to_num(np.asarray(frequency, float)), bins=[-0.5, 0.5, 1.5, 2.5, 4.5, 9.5, np.inf], labels=labels)
+    df = pd.DataFrame({"group": group, "actual": np.asarray(actual, float)})
+    for name, p in predicted.items():
+        df[name] = np.asarray(p, float)
+    means = df.groupby("group", observed=False).mean(numeric_only=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = np.arange(len(means))
+    ax.bar(x, means["actual"].fillna(0), color="#cccccc", label="actual", width=0.6)
+    for name in predicted:
+        ax.plot(x, means[name], marker="o", label=name)
+    ax.set_xticks(x, means.index.astype(str))
+    ax.set_xlabel("orders in the past 365 days")
+    ax.set_ylabel("mean orders in the horizon")
+    ax.set_title("Predicted vs actual orders by past frequency")
+    ax.legend()
+    fig.tight_layout()
+    return fig

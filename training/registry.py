@@ -21,6 +21,9 @@ from configs.settings import Settings
 from features.storage import Workspace
 
 CHURN_MODEL = "ecrm-churn"
+NEXT_PURCHASE_MODEL = "ecrm-next-purchase"
+SEGMENT_MODEL = "ecrm-segments"
+RECOMMENDER_MODEL = "ecrm-recommender"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -98,3 +101,27 @@ def load_model(client: MlflowClient, name: str, alias: str = CHAMPION) -> tuple[
     import mlflow.sklearn
 
     return mlflow.sklearn.load_model(f"models:/{name}@{alias}"), ref
+
+
+def find_trained(client: MlflowClient, name: str, tags: dict[str, Any]) -> tuple[ModelRef, str] | None:
+    """The champion or challenger of ``name`` trained with exactly these tags (same data and config), if any."""
+    for alias in (CHAMPION, CHALLENGER):
+        ref = get_alias(client, name, alias)
+        if ref and all(ref.tags.get(k) == str(v) for k, v in tags.items()):
+            return ref, alias
+    return None
+
+
+def register_with_alias(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, Any],
+                        good: bool) -> tuple[ModelRef, str | None]:
+    """Register a new version; it becomes ``champion`` when there is none and it is good, else ``challenger``.
+
+    A version that is not good (it lost to its baseline on validation) gets no alias. Moving
+    ``champion`` to a challenger is the promotion gate's job (``ecrm promote``).
+    """
+    ref = register_version(client, name, run_id, model_uri, tags)
+    alias = None
+    if good:
+        alias = CHAMPION if get_alias(client, name, CHAMPION) is None else CHALLENGER
+        set_alias(client, ref, alias)
+    return ref, alias

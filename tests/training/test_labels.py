@@ -115,3 +115,21 @@ def test_training_cutoffs_drop_those_before_earliest():
     assert cuts == [pd.Timestamp("2023-12-03", tz="UTC"), pd.Timestamp("2024-01-02", tz="UTC")]  # inclusive
     cuts = training_cutoffs(pd.Timestamp("2024-04-01", tz="UTC"), 90, 3, 30, earliest="2023-12-03 00:00:01")
     assert cuts == [pd.Timestamp("2024-01-02", tz="UTC")]
+
+
+def test_purchase_targets(history):
+    from training.labels import purchase_targets
+
+    t = purchase_targets(customer_orders(history), T, horizon_days=90, short_days=30).set_index("customer_id")
+    assert list(t.index) == ["A", "D", "E", "F", "H", "I"]
+    assert t.loc["I", "orders_in_horizon"] == 2 and t.loc["I", "orders_short"] == 2
+    assert t.loc["I", "spend_in_horizon"] == 10.0 + 10.0 + 10.0  # I2 = 10 + 2*5, I3 = 10
+    assert t.loc["I", "days_to_next_order"] == 5.0
+    assert t.loc["D", "days_to_next_order"] == 0.0 and t.loc["D", "spend_in_horizon"] == 10.0
+    assert t.loc["F", "orders_short"] == 0 and t.loc["F", "orders_in_horizon"] == 1
+    assert t.loc["F", "days_to_next_order"] == pytest.approx(90 - 1 / 86400)
+    for cid in ("A", "E", "H"):  # nothing in the horizon (E's order at t+90d is outside; H only returned)
+        assert t.loc[cid, "orders_in_horizon"] == 0 and t.loc[cid, "spend_in_horizon"] == 0.0
+        assert pd.isna(t.loc[cid, "days_to_next_order"])
+    churn = churn_labels(customer_orders(history), T).set_index("customer_id")
+    assert ((t["orders_in_horizon"] == 0).astype(int) == churn["churned"]).all()  # one definition
