@@ -8,24 +8,26 @@ WITH lines AS (
     FROM orders
     WHERE customer_id IS NOT NULL
 ),
-order_rows AS (             -- one row per sale order
-    SELECT customer_id, order_id, min(ordered_at) AS ordered_at, sum(amount) AS order_value,
-           sum(quantity) AS units, count(*) AS n_lines
-    FROM lines WHERE NOT is_return
-    GROUP BY customer_id, order_id
+order_rows AS (             -- one row per (cutoff, sale order), from the order's lines before the cutoff
+    SELECT c.cutoff, l.customer_id, l.order_id, min(l.ordered_at) AS ordered_at, sum(l.amount) AS order_value,
+           sum(l.quantity) AS units, count(*) AS n_lines
+    FROM cutoffs c JOIN lines l ON l.ordered_at < c.cutoff
+    WHERE NOT l.is_return
+    GROUP BY c.cutoff, l.customer_id, l.order_id
 ),
-return_rows AS (            -- one row per return order (negative money)
-    SELECT customer_id, order_id, min(ordered_at) AS ordered_at, sum(amount) AS return_value
-    FROM lines WHERE is_return
-    GROUP BY customer_id, order_id
+return_rows AS (            -- one row per (cutoff, return order) (negative money), lines before the cutoff
+    SELECT c.cutoff, l.customer_id, l.order_id, min(l.ordered_at) AS ordered_at, sum(l.amount) AS return_value
+    FROM cutoffs c JOIN lines l ON l.ordered_at < c.cutoff
+    WHERE l.is_return
+    GROUP BY c.cutoff, l.customer_id, l.order_id
 ),
 oc AS (                     -- orders before each cutoff, with the gap since the previous order
-    SELECT c.cutoff, o.*,
-           date_diff('second', o.ordered_at, c.cutoff) / 86400.0 AS age_days,
+    SELECT o.*,
+           date_diff('second', o.ordered_at, o.cutoff) / 86400.0 AS age_days,
            date_diff('second', lag(o.ordered_at) OVER w, o.ordered_at) / 86400.0 AS gap_days,
-           row_number() OVER (PARTITION BY c.cutoff, o.customer_id ORDER BY o.ordered_at DESC, o.order_id DESC) AS rn_desc
-    FROM cutoffs c JOIN order_rows o ON o.ordered_at < c.cutoff
-    WINDOW w AS (PARTITION BY c.cutoff, o.customer_id ORDER BY o.ordered_at, o.order_id)
+           row_number() OVER (PARTITION BY o.cutoff, o.customer_id ORDER BY o.ordered_at DESC, o.order_id DESC) AS rn_desc
+    FROM order_rows o
+    WINDOW w AS (PARTITION BY o.cutoff, o.customer_id ORDER BY o.ordered_at, o.order_id)
 ),
 order_agg AS (
     SELECT cutoff, customer_id,
@@ -57,14 +59,14 @@ order_agg AS (
     FROM oc GROUP BY cutoff, customer_id
 ),
 return_agg AS (
-    SELECT c.cutoff, r.customer_id,
-        count(*) FILTER (WHERE date_diff('second', r.ordered_at, c.cutoff) <= 365 * 86400) AS returns_365d,
-        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, c.cutoff) <= 30 * 86400), 0) AS returned_30d,
-        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, c.cutoff) <= 90 * 86400), 0) AS returned_90d,
-        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, c.cutoff) <= 365 * 86400), 0) AS returned_365d,
+    SELECT r.cutoff, r.customer_id,
+        count(*) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 365 * 86400) AS returns_365d,
+        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 30 * 86400), 0) AS returned_30d,
+        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 90 * 86400), 0) AS returned_90d,
+        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 365 * 86400), 0) AS returned_365d,
         sum(-r.return_value) AS returned_lifetime
-    FROM cutoffs c JOIN return_rows r ON r.ordered_at < c.cutoff
-    GROUP BY c.cutoff, r.customer_id
+    FROM return_rows r
+    GROUP BY r.cutoff, r.customer_id
 ),
 line_window AS (            -- sale lines of the 365 days before each cutoff, with the product's reference price
     SELECT c.cutoff, l.customer_id, l.product_id, l.unit_price, p.category,

@@ -126,7 +126,10 @@ def build_definitions(features_dir: Path, views: list[str] | None = None) -> lis
         built[name] = FeatureView(
             name=name,
             entities=[entity],
-            ttl=timedelta(0),  # snapshots are complete at every time: never fall back to stale rows
+            # ttl 0 = unlimited lookback in Feast: a request at t gets the latest snapshot at or before t.
+            # Training asks exactly at snapshot times; a customer present in an earlier snapshot is in
+            # every later one (they had an order before it), so no stale row is ever picked for them.
+            ttl=timedelta(0),
             schema=[Field(name=f, dtype=Float64, description=d) for f, d in feats.items()],
             source=source,
             online=True,

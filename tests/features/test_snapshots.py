@@ -143,12 +143,6 @@ def test_customer_orders_cutoff_just_after_an_event_sees_it(tiny_shop):
     assert _row(view, "C1", pd.Timestamp("2023-12-22 12:00:01", tz="UTC"))["recency_days"] == 1 / 86400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG customer_order_features.sql (order_rows/return_rows CTEs): lines are grouped into orders "
-    "before the cutoff filter, and the filter is on the order's first line time, so a line of an order "
-    "that was placed before t but is stamped at/after t leaks into monetary_*/avg_*/max_order_value at t",
-)
 def test_customer_orders_ignore_late_lines_of_an_earlier_order(tiny_shop, make_orders):
     before = compute_view("customer_orders", tiny_shop, [T1])
     late_line = make_orders([("O2", "C1", "P1", 3.0, 10.0, "2024-01-01 00:00", False)])  # same order id as O2
