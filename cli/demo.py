@@ -16,12 +16,16 @@ def run_demo(c, port: int | None = None) -> None:
     from serving.batch import score_batch
     from serving.process import start_background
     from training.churn_pipeline import train_churn
+    from training.next_purchase_pipeline import train_next_purchase
+    from training.segment_pipeline import train_segments
 
     out = c.ws.outputs_dir / "latest"
     with c.report.stage("1/4 synthetic shop") as say:
         synthesize_into(c.settings, c.ws, progress=say)
-    with c.report.stage("2/4 features + churn model") as say:
-        train_churn(c.settings, c.ws, progress=say)
+    with c.report.stage("2/4 features + models") as say:
+        churn = train_churn(c.settings, c.ws, progress=say)
+        train_next_purchase(c.settings, c.ws, progress=say, base=churn.data)
+        train_segments(c.settings, c.ws, progress=say)
     with c.report.stage("3/4 score (at-risk list)") as say:
         res = score_batch(c.settings, c.ws, out, progress=say)
         say(f"{res.n_scored} customers scored; risk bands {res.band_counts}")

@@ -97,23 +97,48 @@ def data_synthesize(
                         replace=replace)
 
 
+MODELS = ("churn", "next-purchase", "segments")
+
+
 @app.command()
 def train(
     ctx: typer.Context,
     as_of: Annotated[str | None, typer.Option("--as-of", help="use only events before this date (default: day after the last event)")] = None,
     horizon: Annotated[int | None, typer.Option("--horizon", min=1, help="churn horizon in days (default from config)")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help=f"train only this model: {', '.join(MODELS)} (repeatable)")] = None,
     force: Annotated[bool, typer.Option(help="retrain even if a version was trained on the same data and config")] = False,
 ) -> None:
-    """Build features and labels, train the churn model, log it to MLflow and register it."""
+    """Build features and labels, train every model (or --model), log to MLflow and register them."""
     from training.churn_pipeline import train_churn
+    from training.next_purchase_pipeline import train_next_purchase
+    from training.segment_pipeline import train_segments
 
     c = _ctx(ctx)
-    with c.report.stage("train churn") as say:
-        res = train_churn(c.settings, c.ws, as_of=as_of, horizon_days=horizon, progress=say, force=force)
-        if not res.skipped:
-            m = res.metrics
-            say(f"validation: ROC-AUC {m['roc_auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  Brier {m['brier']:.3f}  "
-                f"top-decile lift {m['top_decile_lift']:.2f}")
+    chosen = list(model or MODELS)
+    unknown = [m for m in chosen if m not in MODELS]
+    if unknown:
+        raise typer.BadParameter(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}", param_hint="--model")
+    base = None
+    if "churn" in chosen:
+        with c.report.stage("train churn") as say:
+            res = train_churn(c.settings, c.ws, as_of=as_of, horizon_days=horizon, progress=say, force=force)
+            base = res.data
+            if not res.skipped:
+                m = res.metrics
+                say(f"validation: ROC-AUC {m['roc_auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  Brier {m['brier']:.3f}  "
+                    f"top-decile lift {m['top_decile_lift']:.2f}")
+    if "next-purchase" in chosen:
+        with c.report.stage("train next-purchase") as say:
+            res = train_next_purchase(c.settings, c.ws, as_of=as_of, horizon_days=horizon, progress=say, force=force,
+                                      base=base)
+            if not res.skipped:
+                m = res.metrics["model"]
+                say(f"validation: orders deviance {m['orders_poisson_deviance']:.3f}, predicted/actual orders "
+                    f"{m['orders_total_ratio']:.2f}, spend {m['spend_total_ratio']:.2f}, "
+                    f"30-day purchase ROC-AUC {m['short_roc_auc']:.3f}")
+    if "segments" in chosen:
+        with c.report.stage("train segments") as say:
+            train_segments(c.settings, c.ws, as_of=as_of, progress=say, force=force)
 
 
 @app.command()
@@ -129,7 +154,7 @@ def score(
     with c.report.stage("score") as say:
         res = score_batch(c.settings, c.ws, out, as_of=as_of, progress=say)
         say(f"{res.n_scored} customers scored; risk bands {res.band_counts}")
-        say(f"wrote {res.out_dir / 'churn.parquet'} and {res.out_dir / 'at_risk.csv'}")
+        say(f"wrote {', '.join(res.outputs)} (and score_manifest.json) in {res.out_dir}")
 
 
 @app.command()
@@ -149,6 +174,79 @@ def backtest(
     formatters = {c: (lambda v: f"{v:,.0f}") if c == "n" else (lambda v: f"{v:.4f}") for c in table.columns}
     typer.echo(table.to_string(formatters=formatters, na_rep="—"))
     typer.echo("(recency is a ranking heuristic: it has no probabilities, so no Brier score)")
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    horizon: Annotated[int | None, typer.Option("--horizon", min=1, help="horizon in days (default from config)")] = None,
+    cutoff: Annotated[list[str] | None, typer.Option("--cutoff", help="backtest cutoff date, repeatable (default from config)")] = None,
+) -> None:
+    """Rolling-origin backtest of every model against its baselines; MLflow run and HTML report."""
+    from evaluation.evaluate import evaluate as run_evaluation
+
+    c = _ctx(ctx)
+    with c.report.stage("evaluate") as say:
+        out = run_evaluation(c.settings, c.ws, horizon_days=horizon, cutoffs=cutoff, progress=say)
+    res = out.result
+    fmt = {c_: (lambda v: f"{v:,.0f}") if c_ == "n" else (lambda v: f"{v:.4f}") for c_ in ("roc_auc", "pr_auc", "brier",
+           "top_decile_lift", "orders_poisson_deviance", "orders_total_ratio", "spend_rmse", "spend_total_ratio", "n")}
+    churn = res.churn.assign(cutoff=res.churn["cutoff"].map(lambda t: str(pd_date(t))))
+    typer.echo("churn")
+    typer.echo(churn[["cutoff", "scorer", "roc_auc", "pr_auc", "brier", "top_decile_lift", "n"]].to_string(
+        index=False, formatters=fmt, na_rep="—"))
+    pur = res.purchase.assign(cutoff=res.purchase["cutoff"].map(lambda t: str(pd_date(t))))
+    typer.echo("\nnext purchase")
+    typer.echo(pur[["cutoff", "forecaster", "orders_poisson_deviance", "orders_total_ratio", "spend_rmse",
+                    "spend_total_ratio", "n"]].to_string(index=False, formatters=fmt, na_rep="—"))
+    pooled = res.intervals[res.intervals["scope"] == "all cutoffs"]
+    typer.echo("\nmodel minus best baseline, all cutoffs (paired bootstrap 95% interval)")
+    for _, r in pooled.iterrows():
+        typer.echo(f"  {r['model']:<14} {r['metric']:<24} vs {r['best_baseline']:<9} {r['diff']:+.4f} "
+                   f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  {r['verdict']}")
+    typer.echo(f"\nreport: {out.report_path}\nMLflow run: {out.run_id}")
+
+
+def pd_date(t) -> object:
+    """The date part of a timestamp-like value."""
+    import pandas as pd
+
+    return pd.Timestamp(t).date()
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Argument(help="ecrm-churn or ecrm-next-purchase (default: both)")] = None,
+) -> None:
+    """Registered versions (aliases, training date, validation metrics) and recent evaluations."""
+    from evaluation.promotion import GATED, compare_table, recent_evaluations
+
+    c = _ctx(ctx)
+    for name in [model] if model else list(GATED):
+        table = compare_table(c.settings, c.ws, name)
+        typer.echo(f"{name}")
+        typer.echo(table.to_string(index=False) if len(table) else "  (no registered versions)")
+        typer.echo("")
+    ev = recent_evaluations(c.settings, c.ws)
+    typer.echo("recent evaluations (model minus best baseline, all cutoffs)")
+    typer.echo(ev.to_string(index=False) if len(ev) else "  (none: run `ecrm evaluate`)")
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="ecrm-churn or ecrm-next-purchase")],
+    cutoff: Annotated[list[str] | None, typer.Option("--cutoff", help="backtest cutoff date, repeatable (default from config)")] = None,
+) -> None:
+    """Move `champion` to the challenger only if it beats the champion on the same backtest (interval excludes 0)."""
+    from evaluation.promotion import promote as run_gate
+
+    c = _ctx(ctx)
+    with c.report.stage(f"promotion gate {model}") as say:
+        decision = run_gate(c.settings, c.ws, model, progress=say, cutoffs=cutoff)
+    typer.echo(decision.reason)
+    raise typer.Exit(0 if decision.promoted else 1)
 
 
 @app.command()

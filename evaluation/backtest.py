@@ -69,7 +69,7 @@ def backtest_churn(settings: Settings, ws: Workspace, cutoff, horizon_days: int 
     train = build_dataset(store, order_rows, cuts, refs, H, settings.churn.eligibility_days)
     test = build_dataset(store, order_rows, [cutoff], refs, H, settings.churn.eligibility_days)
     model, _val_metrics, _b, _s, _v = fit_churn(settings, train, H, progress=say)
-    model.fit_population(test.population)
+    model.fit_population(test.population, test.X)
     scores: dict[str, np.ndarray] = {"champion_candidate": model.predict_proba(test.X)[:, 1]}
 
     # baselines

@@ -19,9 +19,9 @@ from features.pipeline import prepare_features
 from features.snapshots import as_utc, default_as_of
 from features.storage import Workspace, write_json_atomic, write_parquet_atomic, write_text_atomic
 from features.store import historical_features, materialize_as_of
-from serving.scoring import ChurnScorer
+from serving.scoring import ChurnScorer, NextPurchaseScorer
 from training.labels import customer_orders, eligible_customers
-from training.registry import CHAMPION, CHURN_MODEL, configure, load_model
+from training.registry import CHAMPION, CHURN_MODEL, NEXT_PURCHASE_MODEL, SEGMENT_MODEL, configure, get_alias, load_model
 
 
 @dataclass
@@ -33,6 +33,7 @@ class ScoreResult:
     n_scored: int
     model_version: int
     band_counts: dict[str, int]
+    outputs: list[str]
 
 
 def load_scorer(settings: Settings, ws: Workspace, alias: str = CHAMPION) -> tuple[ChurnScorer, dict]:
@@ -43,6 +44,31 @@ def load_scorer(settings: Settings, ws: Workspace, alias: str = CHAMPION) -> tup
     scorer = ChurnScorer(model, refs, settings.churn.risk_bands, settings.churn.top_drivers)
     return scorer, {"name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id,
                     "trained_as_of": ref.tags.get("as_of")}
+
+
+def load_next_purchase_scorer(settings: Settings, ws: Workspace, alias: str = CHAMPION
+                              ) -> tuple[NextPurchaseScorer, dict] | None:
+    """The next-purchase scorer of the registered ``alias`` version, or None when there is none."""
+    client = configure(settings, ws)
+    if get_alias(client, NEXT_PURCHASE_MODEL, alias) is None:
+        return None
+    model, ref = load_model(client, NEXT_PURCHASE_MODEL, alias)
+    return NextPurchaseScorer(model, json.loads(ref.tags["feature_refs"])), {
+        "name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id, "trained_as_of": ref.tags.get("as_of")}
+
+
+def load_segment_model(settings: Settings, ws: Workspace, alias: str = CHAMPION) -> tuple[object, list[str], dict] | None:
+    """The registered segment model, its feature refs and registry info, or None when there is none."""
+    client = configure(settings, ws)
+    if get_alias(client, SEGMENT_MODEL, alias) is None:
+        return None
+    model, ref = load_model(client, SEGMENT_MODEL, alias)
+    return model, json.loads(ref.tags["feature_refs"]), {
+        "name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id, "trained_as_of": ref.tags.get("as_of")}
+
+
+SEGMENT_COLUMNS = ["customer_id", "recency_score", "frequency_score", "monetary_score", "rfm_segment",
+                   "lifecycle_stage", "value_tier", "abc_class", "cluster"]
 
 
 def churn_table(results: list[dict], features: pd.DataFrame) -> pd.DataFrame:
@@ -76,19 +102,55 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
                         "event_timestamp": pd.Series([as_of] * len(eligible), dtype="datetime64[us, UTC]")})
     feats = historical_features(store, ent, scorer.refs)
     say(f"scoring {len(ent)} customers")
-    results = scorer.score_frame(ent["customer_id"].tolist(), feats)
+    ids = ent["customer_id"].tolist()
+    results = scorer.score_frame(ids, feats)
     table = churn_table(results, feats)
     table.insert(1, "as_of", as_of.isoformat())
+    models = {"churn": info}
+    frames: dict[str, pd.DataFrame] = {}
+
+    np_scorer = load_next_purchase_scorer(settings, ws)
+    if np_scorer is not None:
+        np_model, np_info = np_scorer
+        say(f"next purchase and value with {np_info['name']} v{np_info['version']} (@champion)")
+        np_feats = feats if set(np_model.refs) <= set(scorer.refs) else historical_features(store, ent, np_model.refs)
+        rows = np_model.score_frame(ids, np_feats, as_of, [1.0 - r["churn_probability"] for r in results])
+        frames["next_purchase"] = pd.DataFrame(rows).drop(columns=["status"])
+        models["next_purchase"] = np_info
+        clv = frames["next_purchase"]["clv_12m"].to_numpy()
+        table["clv_12m"] = clv
+        table["value_at_risk"] = (table["churn_probability"] * table["clv_12m"].clip(lower=0)).round(2)
+    else:
+        say(f"no {NEXT_PURCHASE_MODEL} champion: value at risk uses the last 365 days' spend")
+    seg_model = load_segment_model(settings, ws)
+    if seg_model is not None:
+        model, seg_refs, seg_info = seg_model
+        say(f"segments with {seg_info['name']} v{seg_info['version']} (@champion)")
+        seg_feats = feats if set(seg_refs) <= set(scorer.refs) else historical_features(store, ent, seg_refs)
+        X = seg_feats[[r.replace(":", "__") for r in seg_refs]]
+        value = table["clv_12m"].to_numpy() if "clv_12m" in table else None
+        seg = model.transform(X, value)
+        seg.insert(0, "customer_id", ids)
+        frames["segments"] = seg[SEGMENT_COLUMNS]
+        models["segments"] = seg_info
+        for col in ("rfm_segment", "lifecycle_stage", "value_tier"):
+            table[col] = seg[col].to_numpy()
     table = table.sort_values(["churn_probability", "value_at_risk"], ascending=False).reset_index(drop=True)
 
     out_dir = Path(out_dir)
+    outputs = ["churn.parquet", "at_risk.csv"]
     write_parquet_atomic(table, out_dir / "churn.parquet")
-    at_risk = table[["customer_id", "churn_probability", "risk_band", "value_at_risk", "monetary_365d",
-                     "recency_days", "frequency_365d", "top_drivers_text"]].rename(columns={"top_drivers_text": "top_drivers"})
+    optional = [c for c in ("clv_12m", "rfm_segment", "lifecycle_stage", "value_tier") if c in table]
+    cols = ["customer_id", "churn_probability", "risk_band", "value_at_risk", *optional,
+            "monetary_365d", "recency_days", "frequency_365d", "top_drivers_text"]
+    at_risk = table[cols].rename(columns={"top_drivers_text": "top_drivers"})
     write_text_atomic(at_risk.to_csv(index=False, float_format="%.4f"), out_dir / "at_risk.csv")
+    for name, frame in frames.items():
+        write_parquet_atomic(frame, out_dir / f"{name}.parquet")
+        outputs.append(f"{name}.parquet")
     bands = table["risk_band"].value_counts().to_dict()
-    write_json_atomic({"as_of": as_of.isoformat(), "model": info, "customers": len(table), "risk_bands": bands},
-                      out_dir / "score_manifest.json")
+    write_json_atomic({"as_of": as_of.isoformat(), "model": info, "models": models, "customers": len(table),
+                       "risk_bands": bands, "outputs": outputs}, out_dir / "score_manifest.json")
     say("loading the same feature snapshot into the online store")
     materialize_as_of(store, ws, as_of, [v for v in views if v.startswith("customer_")])
-    return ScoreResult(out_dir, as_of, len(table), info["version"], bands)
+    return ScoreResult(out_dir, as_of, len(table), info["version"], bands, outputs)

@@ -15,10 +15,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class ChurnRequest(_Strict):
-    """``POST /churn`` body: the customers to score."""
+class CustomerIdsRequest(_Strict):
+    """``POST /churn``, ``/next_purchase`` and ``/segment`` body: the customers to score."""
 
     customer_ids: list[str] = Field(..., min_length=1, description="customer ids to score (max from config)")
+
+
+ChurnRequest = CustomerIdsRequest
 
 
 class Driver(BaseModel):
@@ -54,6 +57,50 @@ class ChurnResponse(BaseModel):
     model: ModelInfo
     features_as_of: str | None
     results: list[ChurnScore]
+
+
+class NextPurchaseScore(BaseModel):
+    """Next purchase and value forecasts of one customer (also a row of ``next_purchase.parquet``)."""
+
+    customer_id: str
+    status: Literal["ok", "unknown_customer"]
+    p_purchase_30d: float | None = Field(None, description="probability of at least one order in the next 30 days")
+    p_purchase_horizon: float | None = Field(None, description="probability of at least one order in the churn horizon (1 - churn probability)")
+    expected_purchases: float | None = Field(None, description="expected number of orders in the churn horizon")
+    expected_spend: float | None = Field(None, description="expected spend in the churn horizon")
+    expected_next_purchase_date: str | None = Field(None, description="date by which the next order is more likely than not; null if not within a year")
+    clv_12m: float | None = Field(None, description="expected spend in the next 12 months (undiscounted)")
+
+
+class NextPurchaseResponse(BaseModel):
+    """``POST /next_purchase`` answer: one result per requested id, in request order."""
+
+    model: ModelInfo
+    features_as_of: str | None
+    results: list[NextPurchaseScore]
+
+
+class SegmentScore(BaseModel):
+    """Segments of one customer (also a row of ``segments.parquet``)."""
+
+    customer_id: str
+    status: Literal["ok", "unknown_customer"]
+    recency_score: int | None = Field(None, description="RFM recency score 1..5 (5 = most recent)")
+    frequency_score: int | None = None
+    monetary_score: int | None = None
+    rfm_segment: str | None = Field(None, description="named RFM segment, e.g. Champions, At risk, Hibernating")
+    lifecycle_stage: str | None = Field(None, description="new, repeat, loyal, lapsing or churned")
+    value_tier: str | None = Field(None, description="customer value pyramid tier on predicted 12-month value")
+    abc_class: str | None = Field(None, description="A/B/C by cumulative share of predicted value (80/15/5)")
+    cluster: int | None = Field(None, description="behavioural cluster (see the segment model's run in MLflow)")
+
+
+class SegmentResponse(BaseModel):
+    """``POST /segment`` answer: one result per requested id, in request order."""
+
+    model: ModelInfo
+    features_as_of: str | None
+    results: list[SegmentScore]
 
 
 class ErrorBody(BaseModel):

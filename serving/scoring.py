@@ -9,6 +9,7 @@ import pandas as pd
 
 from training.churn_model import ChurnModel
 from training.explain import risk_band, top_drivers
+from training.next_purchase_model import NextPurchaseModel, median_days_to_next_order
 
 
 class ChurnScorer:
@@ -44,3 +45,38 @@ class ChurnScorer:
         # a customer is known when any feature came back (unknown entities come back all None)
         known = frame.notna().any(axis=1).to_numpy()
         return self.score_frame(ids, frame, known)
+
+
+class NextPurchaseScorer:
+    """Turns feature rows into next-purchase and value forecasts with one model."""
+
+    def __init__(self, model: NextPurchaseModel, feature_refs: Sequence[str]) -> None:
+        self.model = model
+        self.refs = list(feature_refs)
+        self.columns = [r.replace(":", "__") for r in self.refs]
+
+    def score_frame(self, ids: Sequence[str], features: pd.DataFrame, as_of: pd.Timestamp,
+                    p_horizon: Sequence[float | None], known: np.ndarray | None = None) -> list[dict]:
+        """Forecasts for ``ids``; ``p_horizon`` is 1 - the churn probability (one source for that number)."""
+        known = np.ones(len(ids), dtype=bool) if known is None else np.asarray(known, dtype=bool)
+        results: list[dict] = [{"customer_id": str(c), "status": "unknown_customer", "p_purchase_30d": None,
+                                "p_purchase_horizon": None, "expected_purchases": None, "expected_spend": None,
+                                "expected_next_purchase_date": None, "clv_12m": None} for c in ids]
+        idx = np.flatnonzero(known)
+        if len(idx) == 0:
+            return results
+        X = features.iloc[idx][self.columns].reset_index(drop=True).astype("float64")
+        f = self.model.predict_frame(X)
+        ph = np.array([np.nan if p_horizon[i] is None else p_horizon[i] for i in idx], dtype=float)
+        ph = np.where(np.isnan(ph), 1.0 - np.exp(-f["expected_purchases"].to_numpy()), ph)
+        days = median_days_to_next_order(f["p_purchase_short"].to_numpy(), ph, self.model.short_days,
+                                         self.model.horizon_days)
+        day0 = pd.Timestamp(as_of).tz_convert("UTC").normalize()
+        for row, i in enumerate(idx):
+            date = None if np.isnan(days[row]) else (day0 + pd.Timedelta(days=float(days[row]))).date().isoformat()
+            results[i].update(status="ok", p_purchase_30d=round(float(f["p_purchase_short"].iloc[row]), 6),
+                              p_purchase_horizon=round(float(ph[row]), 6),
+                              expected_purchases=round(float(f["expected_purchases"].iloc[row]), 4),
+                              expected_spend=round(float(f["expected_spend"].iloc[row]), 2),
+                              expected_next_purchase_date=date, clv_12m=round(float(f["clv_12m"].iloc[row]), 2))
+        return results

@@ -6,16 +6,18 @@ and the OpenAPI document at ``/docs.json`` with interactive docs at ``/``.
 
 Endpoints of ours:
 * ``POST /churn``  {"customer_ids": [...]} -> per-id churn probability, risk band and top drivers
+* ``POST /next_purchase`` {"customer_ids": [...]} -> per-id purchase probabilities, expected orders, spend, value
+* ``POST /segment`` {"customer_ids": [...]} -> per-id RFM scores and segment, lifecycle stage, value tier
 * ``GET /model_info`` -> registered model versions and feature freshness
 """
 
 from __future__ import annotations
 
 import bentoml
-from bentoml.exceptions import InvalidArgument
+from bentoml.exceptions import InvalidArgument, NotFound
 from fastapi import FastAPI
 
-from serving.schemas import ChurnRequest, ChurnResponse, ModelInfo
+from serving.schemas import CustomerIdsRequest, ChurnResponse, ModelInfo, NextPurchaseResponse, SegmentResponse
 from serving.state import ServiceState
 
 http = FastAPI(title="ecrm")
@@ -29,19 +31,39 @@ class EcrmService:
     def __init__(self) -> None:
         self.state = ServiceState.load()
 
-    @bentoml.api(route="/churn")
-    def churn(self, req: ChurnRequest, /) -> ChurnResponse:
-        """Churn probability, risk band and top drivers for each requested customer id."""
+    def _check(self, req: CustomerIdsRequest) -> None:
         limit = self.state.settings.serving.max_ids_per_request
         if len(req.customer_ids) > limit:
             raise InvalidArgument(f"customer_ids has {len(req.customer_ids)} ids; the maximum per request is {limit}")
-        info = self.state.model_info
-        snap = self.state.describe()["features"]["as_of"]
-        return ChurnResponse(
-            model=ModelInfo(name=info["name"], version=info["version"], alias=info["alias"]),
-            features_as_of=snap,
-            results=self.state.churn(req.customer_ids),
-        )
+
+    def _model(self, key: str) -> ModelInfo:
+        info = self.state.infos.get(key)
+        if info is None:
+            raise NotFound(f"no {key.replace('_', '-')} model is registered as champion: run `ecrm train`")
+        return ModelInfo(name=info["name"], version=info["version"], alias=info["alias"])
+
+    @bentoml.api(route="/churn")
+    def churn(self, req: CustomerIdsRequest, /) -> ChurnResponse:
+        """Churn probability, risk band and top drivers for each requested customer id."""
+        self._check(req)
+        return ChurnResponse(model=self._model("churn"), features_as_of=self.state.describe()["features"]["as_of"],
+                             results=self.state.churn(req.customer_ids))
+
+    @bentoml.api(route="/next_purchase")
+    def next_purchase(self, req: CustomerIdsRequest, /) -> NextPurchaseResponse:
+        """P(order in 30 days / in the horizon), expected orders and spend, next-order date, 12-month value."""
+        self._check(req)
+        model = self._model("next_purchase")
+        return NextPurchaseResponse(model=model, features_as_of=self.state.describe()["features"]["as_of"],
+                                    results=self.state.score(req.customer_ids)["next_purchase"])
+
+    @bentoml.api(route="/segment")
+    def segment(self, req: CustomerIdsRequest, /) -> SegmentResponse:
+        """RFM scores and segment, lifecycle stage, value tier, ABC class and cluster per customer."""
+        self._check(req)
+        model = self._model("segments")
+        return SegmentResponse(model=model, features_as_of=self.state.describe()["features"]["as_of"],
+                               results=self.state.score(req.customer_ids)["segments"])
 
     @http.get("/model_info")
     def model_info(self) -> dict:

@@ -1,14 +1,17 @@
-"""What a running service holds: the champion scorer and the feature store, loaded once at start-up."""
+"""What a running service holds: the champion models and the feature store, loaded once at start-up."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
 
 from configs.settings import Settings, load_settings
 from features.storage import Workspace
 from features.store import online_features, online_snapshot_info, open_store
-from serving.batch import load_scorer
-from serving.scoring import ChurnScorer
+from serving.batch import SEGMENT_COLUMNS, load_next_purchase_scorer, load_scorer, load_segment_model
+from serving.scoring import ChurnScorer, NextPurchaseScorer
 
 
 @dataclass
@@ -20,32 +23,87 @@ class ServiceState:
     scorer: ChurnScorer
     model_info: dict
     store: object
+    next_purchase: NextPurchaseScorer | None = None
+    segments: object | None = None
+    segment_refs: list[str] = field(default_factory=list)
+    infos: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> "ServiceState":
-        """Load the champion from the registry and open the online store (config from the environment)."""
+        """Load the champions from the registry and open the online store (config from the environment).
+
+        The churn champion is required; next-purchase and segment champions are served when registered.
+        """
         settings = settings or load_settings()
         ws = Workspace(settings.workspace)
         scorer, info = load_scorer(settings, ws)
         store = open_store(settings, ws)
-        state = cls(settings, ws, scorer, info, store)
+        state = cls(settings, ws, scorer, info, store, infos={"churn": info})
+        if (np_scorer := load_next_purchase_scorer(settings, ws)) is not None:
+            state.next_purchase, state.infos["next_purchase"] = np_scorer
+        if (seg := load_segment_model(settings, ws)) is not None:
+            state.segments, state.segment_refs, state.infos["segments"] = seg
         state.smoke_check()
         return state
 
-    def smoke_check(self) -> None:
-        """Score one synthetic all-missing row: a model that cannot score must not serve."""
-        import pandas as pd
+    @property
+    def refs(self) -> list[str]:
+        """Every feature reference any loaded model needs (one online lookup serves them all)."""
+        extra = (self.next_purchase.refs if self.next_purchase else []) + self.segment_refs
+        return list(dict.fromkeys([*self.scorer.refs, *extra]))
 
-        self.scorer.score_frame(["smoke"], pd.DataFrame([[float("nan")] * len(self.scorer.columns)], columns=self.scorer.columns))
+    def smoke_check(self) -> None:
+        """Score one all-missing row with every model: a model that cannot score must not serve."""
+        cols = [r.replace(":", "__") for r in self.refs]
+        frame = pd.DataFrame([[float("nan")] * len(cols)], columns=cols)
+        self._score(["smoke"], frame, np.ones(1, dtype=bool))
+
+    def _lookup(self, customer_ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+        online = online_features(self.store, customer_ids, self.refs)
+        cols = [r.replace(":", "__") for r in self.refs]
+        frame = pd.DataFrame({c: pd.array(online.get(c, [None] * len(customer_ids)), dtype="Float64") for c in cols})
+        frame = frame.astype("float64")
+        # a customer is known when any feature came back (unknown entities come back all None)
+        return frame, frame.notna().any(axis=1).to_numpy()
+
+    def _score(self, ids: list[str], frame: pd.DataFrame, known: np.ndarray) -> dict[str, list[dict]]:
+        churn = self.scorer.score_frame(ids, frame, known)
+        out = {"churn": churn}
+        if self.next_purchase is not None:
+            as_of = pd.Timestamp((online_snapshot_info(self.ws) or {}).get("as_of") or pd.Timestamp.now(tz="UTC"))
+            p_h = [None if r["churn_probability"] is None else 1.0 - r["churn_probability"] for r in churn]
+            out["next_purchase"] = self.next_purchase.score_frame(ids, frame, as_of, p_h, known)
+        if self.segments is not None:
+            rows = [{"customer_id": str(c), "status": "unknown_customer"} for c in ids]
+            idx = np.flatnonzero(known)
+            if len(idx):
+                X = frame.iloc[idx][[r.replace(":", "__") for r in self.segment_refs]].reset_index(drop=True)
+                value = None
+                if "next_purchase" in out:
+                    value = np.array([out["next_purchase"][i]["clv_12m"] for i in idx], dtype=float)
+                seg = self.segments.transform(X, value)
+                for row, i in enumerate(idx):
+                    rec = seg.iloc[row]
+                    rows[i] = {"customer_id": str(ids[i]), "status": "ok",
+                               **{c: (int(rec[c]) if c.endswith("_score") or c == "cluster" else str(rec[c]))
+                                  for c in SEGMENT_COLUMNS[1:]}}
+            out["segments"] = rows
+        return out
+
+    def score(self, customer_ids: list[str]) -> dict[str, list[dict]]:
+        """Every loaded model's answer for these customers, from one online-store lookup."""
+        frame, known = self._lookup(customer_ids)
+        return self._score(customer_ids, frame, known)
 
     def churn(self, customer_ids: list[str]) -> list[dict]:
-        """Score customers from the online store; unknown ids get status ``unknown_customer``."""
-        online = online_features(self.store, customer_ids, self.scorer.refs)
-        return self.scorer.score_online(online, customer_ids)
+        """Churn scores from the online store; unknown ids get status ``unknown_customer``."""
+        frame, known = self._lookup(customer_ids)
+        frame = frame[self.scorer.columns]
+        return self.scorer.score_frame(customer_ids, frame, known)
 
     def describe(self) -> dict:
         """Model versions and feature freshness, for ``GET /model_info``."""
         snap = online_snapshot_info(self.ws) or {}
-        return {"models": {"churn": self.model_info}, "features": {
+        return {"models": self.infos, "features": {
             "as_of": snap.get("as_of"), "materialized_at": snap.get("materialized_at"), "views": snap.get("views", []),
             "online_store": self.settings.feast.online_store.type}}

@@ -31,18 +31,11 @@ from features.storage import Workspace
 from features.store import feature_refs, historical_features
 from training import plots
 from training.bgnbd import BetaGeoModel
-from training.churn_model import BGNBD_INPUTS, ChurnModel
-from training.labels import churn_labels, customer_orders, training_cutoffs
+from training.churn_model import ChurnModel
+from training.customer_base import POPULATION_COLUMNS
+from training.labels import churn_labels, customer_orders, eligible_customers, training_cutoffs
 from training.metrics import churn_metrics
-from training.registry import (
-    CHALLENGER,
-    CHAMPION,
-    CHURN_MODEL,
-    configure,
-    get_alias,
-    register_version,
-    set_alias,
-)
+from training.registry import CHURN_MODEL, configure, find_trained, register_with_alias
 
 Progress = Callable[[str], None]
 
@@ -82,6 +75,7 @@ class ChurnTrainResult:
     alias: str | None = None
     skipped: bool = False
     message: str = ""
+    data: ChurnDataset | None = None  # the training set, reusable by the next-purchase model
 
 
 def build_dataset(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timestamp], refs: list[str],
@@ -96,13 +90,25 @@ def build_dataset(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timestamp], 
         y=labels["churned"].to_numpy(),
         cutoff=labels["event_timestamp"].to_numpy(),
         customer_id=labels["customer_id"].to_numpy(),
-        population=pop[list(BGNBD_INPUTS)],
+        population=pop[list(POPULATION_COLUMNS)],
         population_cutoff=pop["event_timestamp"].to_numpy(),
     )
 
 
+def score_date_features(store, order_rows: pd.DataFrame, as_of: pd.Timestamp, refs: list[str],
+                        lookback_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """At a score date: the features of the eligible customers (who models score, and on whom their level
+    is anchored) and the customer base (every customer with history, for BG/NBD and Gamma-Gamma)."""
+    eligible = eligible_customers(order_rows, as_of, lookback_days)
+    ent = pd.DataFrame({"customer_id": eligible.astype("string"),
+                        "event_timestamp": pd.Series([as_of] * len(eligible), dtype="datetime64[us, UTC]")})
+    X = historical_features(store, ent, refs)[[r.replace(":", "__") for r in refs]].reset_index(drop=True)
+    population = population_features(store, order_rows, [as_of])[list(POPULATION_COLUMNS)]
+    return X, population
+
+
 def population_features(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
-    """BG/NBD inputs of every customer with an order before each cutoff (the customer base then)."""
+    """BG/NBD and Gamma-Gamma inputs of every customer with an order before each cutoff (the customer base then)."""
     first = order_rows.groupby("customer_id", observed=True)["ordered_at"].min()
     ent = pd.concat(
         [pd.DataFrame({"customer_id": first.index[first < c].astype("string"),
@@ -110,7 +116,7 @@ def population_features(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timest
          for c in cutoffs],
         ignore_index=True,
     )
-    feats = historical_features(store, ent, [r.replace("__", ":") for r in BGNBD_INPUTS])
+    feats = historical_features(store, ent, [r.replace("__", ":") for r in POPULATION_COLUMNS])
     feats.columns = [c for c in feats.columns]
     return feats
 
@@ -147,7 +153,7 @@ def fit_churn(settings: Settings, data: ChurnDataset, horizon_days: int, progres
                  f"training on {len(np.unique(train.cutoff))} earlier cutoffs ({len(train.y)} rows)")
     probe = make_model(settings, horizon_days).fit(train.X, train.y, eval_set=(val.X, val.y),
                                                    eval_population=val.population, **train.fit_kwargs())
-    probe.fit_population(val.population)
+    probe.fit_population(val.population, val.X)
     p_val = probe.predict_proba(val.X)[:, 1]
     metrics = churn_metrics(val.y, p_val)
     base = baseline_scores(val, horizon_days)
@@ -185,14 +191,13 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
                          f"{H}-day horizon: need at least 2 cutoffs between the first order + 30 days and as_of - H")
     client = configure(settings, ws)
     tags = {"data_fingerprint": data_fingerprint(ws), "config_hash": config_hash(settings, as_of, H),
-            "as_of": as_of.isoformat(), "horizon_days": H}
+            "model_config": config_hash(settings, None, H), "as_of": as_of.isoformat(), "horizon_days": H}
     if not force:
-        for alias in (CHAMPION, CHALLENGER):
-            ref = get_alias(client, CHURN_MODEL, alias)
-            if ref and all(ref.tags.get(k) == str(v) for k, v in tags.items()):
-                msg = f"{CHURN_MODEL} v{ref.version} (@{alias}) is already trained on this data and config"
-                say(msg)
-                return ChurnTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True, message=msg)
+        if found := find_trained(client, CHURN_MODEL, tags):
+            ref, alias = found
+            msg = f"{CHURN_MODEL} v{ref.version} (@{alias}) is already trained on this data and config"
+            say(msg)
+            return ChurnTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True, message=msg)
 
     say(f"features at {len(cutoffs)} training cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()} and as of {as_of.date()}")
     store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say)
@@ -201,7 +206,8 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
     say(f"training set: {len(data.y)} rows, churn rate {data.y.mean():.2f}")
     model, metrics, baselines, scores, val = fit_churn(settings, data, H, progress=say)
 
-    model.fit_population(population_features(store, order_rows, [as_of])[list(BGNBD_INPUTS)])
+    X_now, population_now = score_date_features(store, order_rows, as_of, refs, settings.churn.eligibility_days)
+    model.fit_population(population_now, X_now)
 
     with mlflow.start_run(run_name=f"churn-train-{as_of.date()}") as run:
         mlflow.set_tags({"ecrm.stage": "train", "ecrm.model": CHURN_MODEL, **tags})
@@ -231,17 +237,11 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
             )
         run_id = run.info.run_id
     good = metrics["roc_auc"] > baselines["recency"]["roc_auc"]
-    ref = register_version(client, CHURN_MODEL, run_id, info.model_uri,
-                           {**tags, "val_roc_auc": round(metrics["roc_auc"], 4), "val_brier": round(metrics["brier"], 4),
-                            "feature_refs": json.dumps(refs)})
-    alias = None
-    if get_alias(client, CHURN_MODEL, CHAMPION) is None and good:
-        alias = CHAMPION
-    elif good:
-        alias = CHALLENGER
-    if alias:
-        set_alias(client, ref, alias)
+    ref, alias = register_with_alias(
+        client, CHURN_MODEL, run_id, info.model_uri,
+        {**tags, "val_roc_auc": round(metrics["roc_auc"], 4), "val_brier": round(metrics["brier"], 4),
+         "feature_refs": json.dumps(refs)}, good)
     msg = (f"{CHURN_MODEL} v{ref.version} registered" + (f" as @{alias}" if alias else
            " without alias: it did not beat the recency baseline on validation"))
     say(msg)
-    return ChurnTrainResult(model, metrics, baselines, run_id, ref.version, alias, message=msg)
+    return ChurnTrainResult(model, metrics, baselines, run_id, ref.version, alias, message=msg, data=data)

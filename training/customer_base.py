@@ -19,6 +19,10 @@ BGNBD_INPUTS = (
     "customer_orders__active_span_days",
     "customer_orders__tenure_days",
 )
+# Gamma-Gamma's monetary input: the customer's mean order value.
+ORDER_VALUE = "customer_orders__avg_order_value_lifetime"
+# What is read for every customer of the base at a cutoff.
+POPULATION_COLUMNS = (*BGNBD_INPUTS, ORDER_VALUE)
 
 
 def bgnbd_inputs(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

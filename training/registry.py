@@ -114,14 +114,30 @@ def find_trained(client: MlflowClient, name: str, tags: dict[str, Any]) -> tuple
 
 def register_with_alias(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, Any],
                         good: bool) -> tuple[ModelRef, str | None]:
-    """Register a new version; it becomes ``champion`` when there is none and it is good, else ``challenger``.
+    """Register a new version and give it an alias.
 
-    A version that is not good (it lost to its baseline on validation) gets no alias. Moving
-    ``champion`` to a challenger is the promotion gate's job (``ecrm promote``).
+    * not good (it lost to its baseline on validation): no alias;
+    * no champion yet: ``champion``;
+    * the champion's configuration (tag ``model_config``) retrained on newer data: ``champion`` (a refresh
+      of the same model, not a challenge);
+    * a different configuration: ``challenger``; moving ``champion`` to it is the promotion gate's job
+      (``ecrm promote``).
     """
     ref = register_version(client, name, run_id, model_uri, tags)
     alias = None
     if good:
-        alias = CHAMPION if get_alias(client, name, CHAMPION) is None else CHALLENGER
+        champion = get_alias(client, name, CHAMPION)
+        same_config = champion is not None and champion.tags.get("model_config") == str(tags.get("model_config"))
+        alias = CHAMPION if champion is None or same_config else CHALLENGER
         set_alias(client, ref, alias)
     return ref, alias
+
+
+def list_versions(client: MlflowClient, name: str) -> list[ModelRef]:
+    """Every registered version of ``name``, newest first (empty when the model is not registered)."""
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return []
+    refs = [ModelRef(name, int(v.version), v.run_id, tuple(v.aliases), dict(v.tags)) for v in versions]
+    return sorted(refs, key=lambda r: -r.version)

@@ -1,0 +1,251 @@
+"""Baseline recommenders with one small interface.
+
+``model.fit(orders, products=None, sessions=None, as_of=t)`` learns from interactions strictly before
+``t``; ``model.recommend_batch(customer_ids, k=10, list="all")`` returns a DataFrame with columns
+customer_id, rank (1 = best), product_id, score, reason (the baseline's name), like
+:meth:`training.recommend.Recommender.recommend_batch`. ``list="discovery"`` leaves out the items
+the customer bought before (never-bought list). Customers unknown at ``as_of`` get the
+popularity list. Lists are padded with popular items when a model has fewer than ``k`` scores.
+
+- :class:`PopularityRecommender`: most distinct buyers in the last 90 days (ties: all-time buyers).
+- :class:`OwnHistoryRecommender`: the customer's own items, most orders first, ties by the most
+  recent purchase, padded with popularity.
+- :class:`ItemKNNRecommender`: sum of cosine similarities (customer co-purchase) to the items bought,
+  each item keeping its ``neighbours`` most similar items.
+- :class:`EASERecommender`: EASE (closed form); ``lam`` is chosen by :func:`choose_ease_lambda` on the
+  earlier cutoff ``as_of - horizon`` unless given.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from training.recommend.data import as_utc, YEAR_DAYS, Encoded, Snapshot
+from training.recommend.metrics import per_customer_metrics
+from training.recommend.similarity import cosine_neighbours, ease_weights, gram, top_k_dense
+
+EASE_LAMBDAS = (30.0, 100.0, 300.0, 1000.0, 3000.0)
+
+
+def popularity_order(snap: Snapshot) -> np.ndarray:
+    """Item indices by 90-day buyers, then all-time buyers, then id; items never bought are left out."""
+    idx = np.arange(snap.n_items)
+    order = np.lexsort((idx, -snap.buyers_all, -snap.buyers_pop))
+    return order[snap.buyers_all[order] > 0]
+
+
+def popularity_tiebreak(snap: Snapshot) -> np.ndarray:
+    """A value in (0, 1) per item, larger for more popular items (0 for items never bought)."""
+    out = np.zeros(snap.n_items)
+    order = popularity_order(snap)
+    out[order] = 1.0 - (np.arange(len(order)) + 1.0) / (len(order) + 1.0)
+    return out
+
+
+class BaseRecommender:
+    """Scores every (customer, item) from :meth:`_scores`; items without a score are ordered by popularity."""
+
+    name = "base"
+
+    def fit(self, orders: pd.DataFrame, products: pd.DataFrame | None = None,
+            sessions: pd.DataFrame | None = None, *, as_of, horizon_days: int = 90,
+            progress: Callable[[str], None] | None = None) -> "BaseRecommender":
+        """Learn from sale lines strictly before ``as_of`` (``sessions`` are accepted and ignored)."""
+        if progress is not None:
+            progress(f"{self.name} as of {as_utc(as_of).date()}")
+        self.as_of_ = as_utc(as_of)
+        self.horizon_days = horizon_days
+        self.enc_ = Encoded(orders, products, None, self.as_of_)
+        self.snap_ = Snapshot(self.enc_, self.as_of_, horizon_days)
+        self._tiebreak = popularity_tiebreak(self.snap_)
+        self._fit_scores()
+        return self
+
+    def _fit_scores(self) -> None:
+        pass
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows) x items) scores; NaN or -inf = no score (falls back to popularity)."""
+        return np.full((len(rows), self.snap_.n_items), np.nan)
+
+    def recommend_batch(self, customer_ids, k: int = 10, list: str = "all") -> pd.DataFrame:  # noqa: A002
+        """Top ``k`` per customer: DataFrame(customer_id, rank, product_id, score, reason).
+
+        ``list="discovery"`` leaves out the items each customer bought before ``as_of``.
+        """
+        if list not in ("all", "discovery"):
+            raise ValueError(f"list must be 'all' or 'discovery', got {list!r}")
+        df = self.top_k(customer_ids, k, exclude_purchased=(list == "discovery"))
+        df["reason"] = pd.array([self.name] * len(df), dtype="string")
+        return df
+
+    def recommend(self, customer_id, k: int = 10, list: str = "all") -> builtins.list[tuple[str, float, str]]:  # noqa: A002
+        """Top ``k`` (product_id, score, reason) for one customer."""
+        df = self.recommend_batch([customer_id], k, list)
+        return [(str(p), float(s), str(r)) for p, s, r in zip(df["product_id"], df["score"], df["reason"])]
+
+    def top_k(self, customer_ids, k: int = 10, exclude_purchased: bool = False,
+              chunk: int = 1024) -> pd.DataFrame:
+        """Top ``k`` per customer: DataFrame(customer_id, rank, product_id, score)."""
+        enc, snap = self.enc_, self.snap_
+        ids = pd.Index(pd.Series(list(customer_ids), dtype="string").astype(str))
+        pos = np.searchsorted(enc.cust_ids, ids.to_numpy(dtype=object)).clip(max=max(enc.n_cust - 1, 0))
+        known = enc.cust_ids[pos] == ids.to_numpy(dtype=object)
+        rows = np.where(known, pos, -1)
+        bought = snap.history_matrix("binary") if exclude_purchased else None
+        out_c, out_p, out_s = [], [], []
+        fallback = -2.0 + self._tiebreak  # in (-2, -1): below any model score of the padded models
+        fallback[snap.buyers_all == 0] = -np.inf
+        for lo in range(0, len(rows), chunk):
+            r = rows[lo:lo + chunk]
+            S = np.full((len(r), snap.n_items), np.nan)
+            kr = r >= 0
+            if kr.any():
+                S[kr] = self._scores(r[kr])
+            S = np.where(np.isfinite(S), S, fallback[None, :])
+            if bought is not None and kr.any():
+                b = bought[r[kr]].tocoo()
+                sub = S[kr]
+                sub[b.row, b.col] = -np.inf
+                S[kr] = sub
+            top, val = top_k_dense(S, k)
+            ok = np.isfinite(val)
+            out_c.append(np.repeat(ids[lo:lo + chunk].to_numpy(dtype=object), top.shape[1])[ok.ravel()])
+            out_p.append(top.ravel()[ok.ravel()])
+            out_s.append(val.ravel()[ok.ravel()])
+        cust = np.concatenate(out_c) if out_c else np.array([], dtype=object)
+        df = pd.DataFrame({"customer_id": pd.array(cust, dtype="string"),
+                           "product_id": pd.array(enc.item_ids[np.concatenate(out_p)] if out_p else [], dtype="string"),
+                           "score": np.concatenate(out_s) if out_s else np.array([])})
+        df.insert(1, "rank", df.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
+        return df[["customer_id", "rank", "product_id", "score"]]
+
+
+class PopularityRecommender(BaseRecommender):
+    """Most distinct buyers in the last 90 days before ``as_of``."""
+
+    name = "popularity"
+
+
+class OwnHistoryRecommender(BaseRecommender):
+    """The customer's items by number of orders, ties by recency; padded with popularity."""
+
+    name = "own history"
+
+    def _fit_scores(self) -> None:
+        ci = self.snap_.ci
+        recency = 1.0 - ci["last_days"].to_numpy() / (ci["last_days"].max() + 1.0)  # in (0, 1]
+        self._own = sp.csr_matrix((ci["n_orders"].to_numpy() + recency * 0.999,
+                                   (ci["cust"].to_numpy(), ci["item"].to_numpy())),
+                                  shape=(self.snap_.n_cust, self.snap_.n_items))
+
+    def _scores(self, rows):
+        S = self._own[rows].toarray()
+        S[S == 0] = np.nan
+        return S
+
+
+class ItemKNNRecommender(BaseRecommender):
+    """Item-based kNN with cosine similarity of customer co-purchases."""
+
+    name = "item-kNN"
+
+    def __init__(self, neighbours: int = 100) -> None:
+        self.neighbours = neighbours
+
+    def _fit_scores(self) -> None:
+        X = self.snap_.history_matrix("binary")
+        self.sim_ = cosine_neighbours(X, top=self.neighbours)
+        self._X = X
+
+    def _scores(self, rows):
+        S = (self._X[rows] @ self.sim_).toarray()
+        S[S <= 0] = np.nan
+        return S
+
+
+def ease_universe(snap: Snapshot, min_buyers: int = 2, max_items: int = 5000) -> np.ndarray:
+    """Items EASE models: at least ``min_buyers`` buyers, at most ``max_items`` of the most bought."""
+    cand = np.flatnonzero(snap.buyers_all >= min_buyers)
+    if len(cand) > max_items:
+        cand = np.sort(cand[np.argsort(-snap.buyers_all[cand], kind="stable")[:max_items]])
+    return cand
+
+
+def ease_scores(X_u: sp.csr_matrix, B: np.ndarray) -> np.ndarray:
+    return np.asarray(X_u @ B)
+
+
+def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAMBDAS, k: int = 10,
+                       min_buyers: int = 2, max_items: int = 5000, lookback_days: int = YEAR_DAYS) -> tuple[float, dict]:
+    """The ``lam`` with the best mean NDCG@k of the ``discovery`` list at ``cutoff`` (ties: larger lam).
+
+    Fit on interactions before ``cutoff``, scored on the items each customer with an order in the
+    ``lookback_days`` before it bought in ``[cutoff, cutoff + H)`` and had never bought before. All of
+    it lies before ``enc.as_of`` when ``cutoff + H <= as_of``. Returns (lam, {lam: ndcg}).
+    """
+    snap = Snapshot(enc, cutoff, horizon_days)
+    uni = ease_universe(snap, min_buyers, max_items)
+    X = snap.history_matrix("binary")
+    eligible = np.flatnonzero(snap.cust_last_days <= lookback_days)
+    labels = enc.labels(cutoff, horizon_days)
+    lab_c, lab_i = labels // enc.n_items, labels % enc.n_items
+    hist = X.tocsr()
+    seen = np.asarray(hist[lab_c, lab_i]).ravel() > 0
+    truth = pd.DataFrame({"customer_id": lab_c[~seen].astype(str), "product_id": lab_i[~seen].astype(str)})
+    truth = truth[np.isin(lab_c[~seen], eligible)]
+    rows = np.unique(truth["customer_id"].astype(int).to_numpy())
+    if len(rows) == 0 or len(uni) < 2:
+        return float(lambdas[len(lambdas) // 2]), {}
+    G = gram(X[:, uni])
+    Xr = X[rows][:, uni]
+    hist_r = X[rows][:, uni].toarray() > 0
+    scores = {}
+    for lam in lambdas:
+        B = ease_weights(G, lam)
+        S = np.asarray(Xr @ B)
+        S[hist_r] = -np.inf
+        top, _ = top_k_dense(S, k)
+        recs = pd.DataFrame({"customer_id": np.repeat(rows, top.shape[1]).astype(str),
+                             "rank": np.tile(np.arange(1, top.shape[1] + 1), len(rows)),
+                             "product_id": uni[top.ravel()].astype(str)})
+        scores[float(lam)] = float(per_customer_metrics(recs, truth, k)["ndcg"].mean())
+    best = max(scores, key=lambda lam: (round(scores[lam], 12), lam))
+    return best, scores
+
+
+class EASERecommender(BaseRecommender):
+    """EASE over the items with at least ``min_buyers`` buyers; ``lam=None`` chooses it on ``as_of - H``."""
+
+    name = "EASE"
+
+    def __init__(self, lam: float | None = None, lambdas=EASE_LAMBDAS, min_buyers: int = 2,
+                 max_items: int = 5000) -> None:
+        self.lam = lam
+        self.lambdas = lambdas
+        self.min_buyers = min_buyers
+        self.max_items = max_items
+
+    def _fit_scores(self) -> None:
+        if self.lam is None:
+            earlier = self.as_of_ - pd.Timedelta(days=self.horizon_days)
+            self.lam_, self.lambda_scores_ = choose_ease_lambda(
+                self.enc_, earlier, self.horizon_days, self.lambdas, min_buyers=self.min_buyers,
+                max_items=self.max_items)
+        else:
+            self.lam_, self.lambda_scores_ = float(self.lam), {}
+        self.universe_ = ease_universe(self.snap_, self.min_buyers, self.max_items)
+        X = self.snap_.history_matrix("binary")
+        self._Xu = sp.csr_matrix(X[:, self.universe_])
+        self.B_ = ease_weights(gram(self._Xu), self.lam_)
+
+    def _scores(self, rows):
+        S = np.full((len(rows), self.snap_.n_items), np.nan)
+        S[:, self.universe_] = np.asarray(self._Xu[rows] @ self.B_)
+        return S

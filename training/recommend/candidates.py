@@ -1,0 +1,347 @@
+"""Candidate generation and candidate features for the two-stage recommender.
+
+At a cutoff (a :class:`~training.recommend.data.Snapshot`), each customer gets candidates from
+several sources, each with a score and a rank within the source:
+
+- ``own``: items the customer bought before (most orders first, ties by recency);
+- ``together``: items bought in the same order as the customer's items (basket cosine), summed over
+  the customer's items weighted by ``0.5 ** (days since bought / half-life)``;
+- ``similar``: items bought by the same customers as the customer's items (customer cosine), weighted
+  the same way;
+- ``ease``: EASE scores;
+- ``popular``, ``trending``, ``season``: the shop's most bought items over 90 days, recently (two-week
+  half-life) and in the same window last year;
+- ``category``: the most bought items in the customer's favourite categories (needs products);
+- ``session``: items viewed or added to the cart in the last 30 days and not bought since (needs sessions).
+
+Every (customer, candidate) gets the features of :func:`feature_names` (source scores and ranks, times
+bought, days since last bought relative to the item's repurchase interval, item popularity, trend and
+seasonality, price fit vs the customer's usual price, category affinity, session signals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from training.recommend.data import Snapshot
+from training.recommend.similarity import cosine_neighbours, ease_weights, gram, top_k_dense, top_k_rows
+
+RANK_SOURCES = ("own", "together", "similar", "ease", "popular", "trending", "season", "category")
+
+BASE_FEATURES = (
+    # own history
+    "bought", "n_orders", "order_share", "log_qty", "days_since_last", "days_since_first", "own_gap",
+    "since_last_vs_interval", "since_last_vs_own_gap", "n_season", "n_recent", "rank_own",
+    # collaborative sources
+    "s_together", "rel_together", "rank_together", "s_similar", "rel_similar", "rank_similar",
+    "s_ease", "rel_ease", "rank_ease",
+    # item
+    "log_buyers_recent", "log_buyers_pop", "log_buyers_year", "log_buyers_all", "season_share",
+    "trend_ratio", "log_trend_score", "repeat_rate", "item_interval", "log_price", "item_age",
+    "item_last_sold", "rank_popular", "rank_trending", "rank_season",
+    # customer
+    "cust_orders", "cust_last_days", "cust_first_days", "cust_items", "price_fit",
+)
+CATEGORY_FEATURES = ("cat_share", "cat_trend", "rank_category")
+SESSION_FEATURES = ("views", "carts", "sess_last_days")
+
+
+def feature_names(has_categories: bool, has_sessions: bool) -> list[str]:
+    """Feature columns for a shop with or without a category column and sessions."""
+    return (list(BASE_FEATURES) + (list(CATEGORY_FEATURES) if has_categories else [])
+            + (list(SESSION_FEATURES) if has_sessions else []))
+
+
+@dataclass
+class CandidateConfig:
+    """How many candidates each source contributes per customer, and the similarity settings."""
+
+    n_own: int = 100
+    n_together: int = 50
+    n_similar: int = 50
+    n_ease: int = 50
+    n_popular: int = 20
+    n_trending: int = 10
+    n_season: int = 10
+    n_category: int = 10
+    top_categories: int = 3
+    neighbours: int = 50
+    min_cooccurrence: int = 2
+    ease_min_buyers: int = 2
+    ease_max_items: int = 5000
+    half_life_days: float | None = None  # history weight half-life; None = the horizon
+
+
+@dataclass
+class CutoffModels:
+    """Item-item models fitted at one cutoff."""
+
+    together: sp.csr_matrix  # item x item, basket cosine, top neighbours per row
+    similar: sp.csr_matrix  # item x item, customer cosine, top neighbours per row
+    ease_items: np.ndarray  # item codes EASE covers
+    ease_B: np.ndarray | None  # EASE weights over ease_items
+
+
+def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig) -> CutoffModels:
+    """Neighbour matrices and EASE as of the snapshot's cutoff (``lam=None``: no EASE)."""
+    together = cosine_neighbours(snap.basket_matrix(), cfg.neighbours, cfg.min_cooccurrence)
+    X = snap.history_matrix("binary")
+    similar = cosine_neighbours(X, cfg.neighbours, cfg.min_cooccurrence)
+    from training.recommend.baselines import ease_universe
+
+    uni = ease_universe(snap, cfg.ease_min_buyers, cfg.ease_max_items)
+    B = ease_weights(gram(X[:, uni]), lam) if lam is not None and len(uni) >= 2 else None
+    return CutoffModels(together, similar, uni, B)
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill=np.nan) -> np.ndarray:
+    """values[keys == q] for each q (``keys`` sorted unique); ``fill`` where absent."""
+    out = np.full(len(query), fill, dtype=float)
+    if len(keys) == 0:
+        return out
+    pos = np.searchsorted(keys, query).clip(max=len(keys) - 1)
+    hit = keys[pos] == query
+    out[hit] = values[pos[hit]]
+    return out
+
+
+def _rank_within(group: np.ndarray, score: np.ndarray, tie: np.ndarray | None = None) -> np.ndarray:
+    """1-based rank of ``score`` (descending) within ``group``; ties by ``tie`` ascending."""
+    tie = np.zeros(len(score)) if tie is None else tie
+    order = np.lexsort((tie, -score, group))
+    g = group[order]
+    start = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    rank = np.empty(len(g), dtype=float)
+    rank[order] = np.arange(len(g)) - np.repeat(start, np.diff(np.r_[start, len(g)])) + 1
+    return rank
+
+
+def _global_top(score: np.ndarray, n: int, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` item codes by ``score`` among ``eligible`` items (ties by code) and their ranks."""
+    idx = np.flatnonzero(eligible & np.isfinite(score) & (score > 0))
+    idx = idx[np.lexsort((idx, -score[idx]))][:n]
+    return idx, np.arange(1, len(idx) + 1, dtype=float)
+
+
+class CandidateBuilder:
+    """Builds candidates and their features for customers (row codes) at one cutoff."""
+
+    def __init__(self, snap: Snapshot, models: CutoffModels, cfg: CandidateConfig) -> None:
+        self.snap, self.models, self.cfg = snap, models, cfg
+        n = snap.n_items
+        self.half_life = float(cfg.half_life_days or snap.horizon_days)
+        self.W = snap.history_matrix("decay", self.half_life)
+        sold = snap.buyers_all > 0
+        self.available = sold
+        self.pop_items, self.pop_rank = _global_top(snap.buyers_pop, cfg.n_popular, sold)
+        self.trend_items, self.trend_rank = _global_top(snap.trend_score, cfg.n_trending, sold)
+        if snap.season_known:
+            self.season_items, self.season_rank = _global_top(snap.buyers_season, cfg.n_season, sold)
+        else:
+            self.season_items, self.season_rank = np.array([], dtype=np.int64), np.array([])
+        self.rank_popular_all = np.full(n, np.nan)
+        self.rank_popular_all[self.pop_items] = self.pop_rank
+        self.rank_trending_all = np.full(n, np.nan)
+        self.rank_trending_all[self.trend_items] = self.trend_rank
+        self.rank_season_all = np.full(n, np.nan)
+        self.rank_season_all[self.season_items] = self.season_rank
+        if snap.has_categories:
+            icat = snap.enc.item_cat
+            ok = np.flatnonzero((icat >= 0) & sold)
+            # category rank: by 90-day buyers, then all-time buyers, within the category
+            r = _rank_within(icat[ok], snap.buyers_pop[ok] + 1e-6 * np.log1p(snap.buyers_all[ok]), ok.astype(float))
+            self.cat_rank_all = np.full(n, np.nan)
+            self.cat_rank_all[ok] = r
+        ci = snap.ci
+        self.own_rank_all = _rank_within(ci["cust"].to_numpy(), ci["n_orders"].to_numpy(dtype=float),
+                                         ci["last_days"].to_numpy())
+
+    # -- sources ---------------------------------------------------------------------------------
+    def _pairs(self, rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Non-EASE source keys and score arrays for customer codes ``rows`` (sorted)."""
+        snap, cfg, n = self.snap, self.cfg, self.snap.n_items
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        ci = snap.ci
+        c = ci["cust"].to_numpy()
+        sel = np.isin(c, rows) & (self.own_rank_all <= cfg.n_own)
+        out["own"] = (ci["key"].to_numpy()[sel], self.own_rank_all[sel])
+        Wr = self.W[rows]
+        for name, S, top in (("together", self.models.together, cfg.n_together),
+                             ("similar", self.models.similar, cfg.n_similar)):
+            P = sp.csr_matrix(Wr @ S)
+            P.sort_indices()
+            r, col, v = top_k_rows(P, top)
+            out[name] = (rows[r].astype(np.int64) * n + col, v)
+            prow = np.repeat(rows, np.diff(P.indptr)).astype(np.int64)
+            setattr(self, f"_{name}_keys", prow * n + P.indices)
+            setattr(self, f"_{name}_vals", P.data)
+            rowmax = np.zeros(len(rows))
+            nz = np.flatnonzero(np.diff(P.indptr) > 0)
+            if len(nz):
+                rowmax[nz] = np.maximum.reduceat(P.data, P.indptr[nz])
+            setattr(self, f"_{name}_rowmax", rowmax)
+        rr = rows.astype(np.int64)[:, None] * n
+        glob = [self.pop_items, self.trend_items, self.season_items]
+        for name, items in zip(("popular", "trending", "season"), glob):
+            out[name] = ((rr + items[None, :]).ravel(), np.zeros(len(rows) * len(items)))
+        if snap.has_categories and cfg.n_category > 0:
+            share = snap.cust_cat_share[rows].tocoo()
+            # the customer's top categories
+            rk = _rank_within(share.row, share.data, share.col.astype(float))
+            keep = rk <= cfg.top_categories
+            cr, cc = share.row[keep], share.col[keep]
+            icat = snap.enc.item_cat
+            ok = np.flatnonzero((icat >= 0) & (self.cat_rank_all <= cfg.n_category))
+            by_cat = pd.Series(ok).groupby(icat[ok]).apply(np.asarray).to_dict()
+            ks = [rows[r].astype(np.int64) * n + by_cat[cat] for r, cat in zip(cr, cc) if cat in by_cat]
+            out["category"] = (np.concatenate(ks) if ks else np.array([], dtype=np.int64), None)
+        if snap.has_sessions and len(snap.sess_key):
+            sc = snap.sess_key // n
+            sel = np.isin(sc, rows)
+            out["session"] = (snap.sess_key[sel], None)
+        return out
+
+    def build(self, rows: np.ndarray, chunk: int = 1024) -> pd.DataFrame:
+        """Candidates with features for customer codes ``rows``: columns cust, item, key + features."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        snap, cfg, n = self.snap, self.cfg, self.snap.n_items
+        if len(rows) == 0:
+            return pd.DataFrame(columns=["cust", "item", "key"])
+        src = self._pairs(rows)
+        base_keys = np.unique(np.concatenate([k for k, _ in src.values()]))
+        # EASE in chunks of customers: its top items join the candidates; its score is gathered for all
+        models = self.models
+        keys_parts, ease_parts, ease_rel_parts, ease_rank_parts = [], [], [], []
+        upos = np.full(n, -1, dtype=np.int64)
+        upos[models.ease_items] = np.arange(len(models.ease_items))
+        X = snap.history_matrix("binary")
+        for lo in range(0, len(rows), chunk):
+            r = rows[lo:lo + chunk]
+            a, b = np.searchsorted(base_keys, [r[0] * n, (r[-1] + 1) * n])
+            keys = base_keys[a:b]
+            if models.ease_B is not None:
+                E = np.asarray(X[r][:, models.ease_items] @ models.ease_B)
+                top, val = top_k_dense(E, cfg.n_ease)
+                ek = (r[:, None] * n + models.ease_items[top]).ravel()
+                keys = np.union1d(keys, ek)
+                local = np.searchsorted(r, keys // n)
+                u = upos[keys % n]
+                ev = np.full(len(keys), np.nan)
+                ok = u >= 0
+                ev[ok] = E[local[ok], u[ok]]
+                rowmax = E.max(axis=1)
+                rel = ev / np.where(rowmax[local] > 0, rowmax[local], np.nan)
+                eo = np.argsort(ek)
+                ranks = np.tile(np.arange(1, top.shape[1] + 1, dtype=float), len(r))
+                erank = _lookup(ek[eo], ranks[eo], keys)
+            else:
+                ev = rel = erank = np.full(len(keys), np.nan)
+            keys_parts.append(keys)
+            ease_parts.append(ev)
+            ease_rel_parts.append(rel)
+            ease_rank_parts.append(erank)
+        key = np.concatenate(keys_parts)
+        cust, item = key // n, key % n
+        f: dict[str, np.ndarray] = {"cust": cust, "item": item, "key": key}
+        f["s_ease"], f["rel_ease"], f["rank_ease"] = (np.concatenate(ease_parts), np.concatenate(ease_rel_parts),
+                                                      np.concatenate(ease_rank_parts))
+        # own history
+        ci = snap.ci
+        ck = ci["key"].to_numpy()
+        n_orders = _lookup(ck, ci["n_orders"].to_numpy(float), key, 0.0)
+        f["bought"] = (n_orders > 0).astype(float)
+        f["n_orders"] = n_orders
+        f["order_share"] = n_orders / np.maximum(snap.cust_orders[cust], 1.0)
+        f["log_qty"] = np.log1p(np.maximum(_lookup(ck, ci["qty"].to_numpy(float), key, 0.0), 0.0))
+        last = _lookup(ck, ci["last_days"].to_numpy(float), key)
+        f["days_since_last"] = last
+        f["days_since_first"] = _lookup(ck, ci["first_days"].to_numpy(float), key)
+        own_gap = _lookup(ck, ci["own_gap"].to_numpy(float), key)
+        f["own_gap"] = own_gap
+        interval = np.where(np.isnan(snap.item_interval), snap.global_interval, snap.item_interval)
+        f["since_last_vs_interval"] = last / np.maximum(interval[item], 1.0)
+        f["since_last_vs_own_gap"] = last / np.maximum(own_gap, 1.0)
+        f["n_season"] = (_lookup(ck, ci["n_season"].to_numpy(float), key, 0.0) if snap.season_known
+                         else np.full(len(key), np.nan))
+        f["n_recent"] = _lookup(ck, ci["n_recent"].to_numpy(float), key, 0.0)
+        f["rank_own"] = _lookup(ck, self.own_rank_all, key)
+        # collaborative sources
+        for name in ("together", "similar"):
+            keys_s, vals_s = src[name]
+            order = np.argsort(keys_s)
+            ranks = _rank_within(keys_s // n, vals_s, (keys_s % n).astype(float))
+            f[f"rank_{name}"] = _lookup(keys_s[order], ranks[order], key)
+            s = _lookup(getattr(self, f"_{name}_keys"), getattr(self, f"_{name}_vals"), key, 0.0)
+            f[f"s_{name}"] = s
+            mx_c = getattr(self, f"_{name}_rowmax")[np.searchsorted(rows, cust)]
+            f[f"rel_{name}"] = np.where(mx_c > 0, s / np.where(mx_c > 0, mx_c, 1.0), 0.0)
+        # item
+        f["log_buyers_recent"] = np.log1p(snap.buyers_recent[item])
+        f["log_buyers_pop"] = np.log1p(snap.buyers_pop[item])
+        f["log_buyers_year"] = np.log1p(snap.buyers_year[item])
+        f["log_buyers_all"] = np.log1p(snap.buyers_all[item])
+        f["season_share"] = snap.buyers_season[item] / np.maximum(snap.buyers_year[item], 1.0)
+        f["trend_ratio"] = snap.trend_ratio[item]
+        f["log_trend_score"] = np.log1p(snap.trend_score[item])
+        f["repeat_rate"] = snap.repeat_rate[item]
+        f["item_interval"] = snap.item_interval[item]
+        f["log_price"] = np.log(np.maximum(snap.item_price[item], 1e-6))
+        f["item_age"] = snap.item_first_days[item]
+        f["item_last_sold"] = snap.item_last_days[item]
+        f["rank_popular"] = self.rank_popular_all[item]
+        f["rank_trending"] = self.rank_trending_all[item]
+        f["rank_season"] = self.rank_season_all[item]
+        # customer
+        f["cust_orders"] = snap.cust_orders[cust]
+        f["cust_last_days"] = snap.cust_last_days[cust]
+        f["cust_first_days"] = snap.cust_first_days[cust]
+        f["cust_items"] = snap.cust_items[cust]
+        f["price_fit"] = f["log_price"] - snap.cust_log_price[cust]
+        if snap.has_categories:
+            icat = snap.enc.item_cat[item]
+            ok = icat >= 0
+            share = np.full(len(key), np.nan)
+            if ok.any():
+                share[ok] = np.asarray(snap.cust_cat_share[cust[ok], icat[ok]]).ravel()
+            f["cat_share"] = share
+            f["cat_trend"] = np.where(ok, snap.cat_trend[np.maximum(icat, 0)], np.nan)
+            f["rank_category"] = self.cat_rank_all[item]
+        if snap.has_sessions:
+            sk = snap.sess_key
+            s = snap.sess
+            f["views"] = _lookup(sk, s["views"].to_numpy(float), key, 0.0)
+            f["carts"] = _lookup(sk, s["carts"].to_numpy(float), key, 0.0)
+            f["sess_last_days"] = _lookup(sk, s["last_days"].to_numpy(float), key)
+        df = pd.DataFrame(f)
+        for col in df.columns[3:]:
+            df[col] = df[col].astype(np.float32)
+        return df
+
+    # -- reasons ---------------------------------------------------------------------------------
+    def together_contributor(self, cust: np.ndarray, item: np.ndarray) -> np.ndarray:
+        """For each pair, the customer's item contributing most to its ``together`` score (-1 if none)."""
+        W = self.W
+        St = sp.csc_matrix(self.models.together)  # column j: items h listing j as a neighbour
+        out = np.full(len(cust), -1, dtype=np.int64)
+        best = np.zeros(len(cust))
+        if len(cust) == 0:
+            return out
+        counts = np.diff(St.indptr)[item]
+        pair = np.repeat(np.arange(len(cust)), counts)
+        starts = np.repeat(St.indptr[item], counts)
+        off = np.arange(len(pair)) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+        h = St.indices[starts + off]
+        s = St.data[starts + off]
+        w = np.asarray(W[cust[pair], h]).ravel()
+        contrib = w * s
+        order = np.lexsort((h, -contrib, pair))
+        pair_o, h_o, c_o = pair[order], h[order], contrib[order]
+        first = np.r_[True, pair_o[1:] != pair_o[:-1]]
+        sel = first & (c_o > 0)
+        out[pair_o[sel]] = h_o[sel]
+        best[pair_o[sel]] = c_o[sel]
+        return out

@@ -1,0 +1,304 @@
+"""Interactions and point-in-time statistics for the recommender.
+
+An **interaction** is a sale line (not a return or cancellation) with a known customer and a known
+product. Everything is computed *as of* a cutoff ``t``: only events strictly before ``t`` are used.
+
+:class:`Encoded` turns the canonical tables into integer arrays once (customers, products, categories,
+orders and session events before the fit's ``as_of``); :class:`Snapshot` holds the statistics as of one
+cutoff (customer x item history, item popularity, trend and repurchase interval, customer price level
+and category shares, session signals) computed from those arrays by masking on time, so several
+training cutoffs share one encoding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+DAY_US = 86_400 * 1_000_000  # microseconds in a day
+YEAR_DAYS = 365
+RECENT_DAYS = 30  # "recent" window for trends and session signals
+POPULAR_DAYS = 90  # the popularity window
+
+
+def as_utc(ts) -> pd.Timestamp:
+    """A timestamp in UTC (naive input is taken as UTC)."""
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def interactions(orders: pd.DataFrame, as_of=None, start=None) -> pd.DataFrame:
+    """Sale lines with a customer and a product, ordered in ``[start, as_of)`` (bounds optional).
+
+    Columns: customer_id, product_id, order_id, ordered_at, quantity, unit_price (as in the orders table).
+    """
+    keep = ~orders["is_return"].astype(bool) & orders["customer_id"].notna() & orders["product_id"].notna()
+    if as_of is not None:
+        keep &= orders["ordered_at"] < as_utc(as_of)
+    if start is not None:
+        keep &= orders["ordered_at"] >= as_utc(start)
+    cols = ["customer_id", "product_id", "order_id", "ordered_at", "quantity", "unit_price"]
+    return orders.loc[keep.to_numpy(dtype=bool), cols].reset_index(drop=True)
+
+
+def holdout_items(orders: pd.DataFrame, cutoff, horizon_days: int = 90, customers=None) -> pd.DataFrame:
+    """Distinct (customer_id, product_id) bought in ``[cutoff, cutoff + horizon)`` (optionally only ``customers``)."""
+    cutoff = as_utc(cutoff)
+    lines = interactions(orders, cutoff + pd.Timedelta(days=horizon_days), start=cutoff)
+    out = lines[["customer_id", "product_id"]].drop_duplicates()
+    if customers is not None:
+        out = out[out["customer_id"].isin(pd.Index(customers).astype(str))]
+    return out.astype({"customer_id": "string", "product_id": "string"}).reset_index(drop=True)
+
+
+def _ts_us(ts) -> int:
+    return int(as_utc(ts).value // 1000)
+
+
+def _to_us(values: pd.Series) -> np.ndarray:
+    return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]").to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
+class Encoded:
+    """The canonical tables before ``as_of`` as integer arrays (built once per fit).
+
+    Attributes: ``item_ids`` / ``cust_ids`` (sorted id arrays; items are every product with an
+    interaction or a row in ``products``), per interaction line ``cust``, ``item``, ``order``, ``t``
+    (microseconds), ``qty``, ``price``; ``item_cat`` (category code, -1 unknown), ``cat_names``,
+    ``item_name``; session events ``s_cust``, ``s_item``, ``s_t``, ``s_cart`` (add_to_cart vs view)
+    of known customers on known products. ``data_start`` is the first interaction time.
+    """
+
+    def __init__(self, orders: pd.DataFrame, products: pd.DataFrame | None = None,
+                 sessions: pd.DataFrame | None = None, as_of=None) -> None:
+        self.as_of = as_utc(as_of)
+        lines = interactions(orders, self.as_of)
+        if lines.empty:
+            raise ValueError(f"no sale lines with a customer and a product before {self.as_of}: nothing to recommend from")
+        lines = lines.sort_values("ordered_at", kind="stable").reset_index(drop=True)
+        prod_ids = lines["product_id"].astype(str).to_numpy()
+        has_products = products is not None and len(products) > 0
+        catalog = products["product_id"].astype(str).to_numpy() if has_products else np.array([], dtype=object)
+        self.item_ids = np.array(sorted(set(prod_ids) | set(catalog)), dtype=object)
+        self.item_index = {p: i for i, p in enumerate(self.item_ids)}
+        self.item = np.searchsorted(self.item_ids, prod_ids).astype(np.int32)
+        cust_str = lines["customer_id"].astype(str).to_numpy()
+        self.cust_ids = np.array(sorted(set(cust_str)), dtype=object)
+        self.cust = np.searchsorted(self.cust_ids, cust_str).astype(np.int32)
+        self.order = pd.factorize(lines["order_id"].astype(str))[0].astype(np.int64)
+        self.t = _to_us(lines["ordered_at"])
+        self.qty = lines["quantity"].to_numpy(dtype=float)
+        self.price = lines["unit_price"].to_numpy(dtype=float)
+        self.data_start = int(self.t.min())
+        n = len(self.item_ids)
+        self.item_cat = np.full(n, -1, dtype=np.int32)
+        self.item_name = np.array(self.item_ids, dtype=object)
+        self.cat_names = np.array([], dtype=object)
+        self.has_categories = False
+        self.catalog_price = np.full(n, np.nan)
+        if has_products:
+            idx = np.searchsorted(self.item_ids, catalog)
+            names = products["name"].astype("string") if "name" in products else pd.Series(pd.NA, index=products.index)
+            named = names.notna().to_numpy()
+            self.item_name[idx[named]] = names[named].astype(str).to_numpy()
+            if "unit_price" in products:
+                self.catalog_price[idx] = pd.to_numeric(products["unit_price"], errors="coerce").to_numpy(dtype=float)
+            if "category" in products and products["category"].notna().any():
+                codes, uniques = pd.factorize(products["category"].astype("string"), sort=True)
+                self.item_cat[idx] = codes.astype(np.int32)
+                self.cat_names = np.array([str(u) for u in uniques], dtype=object)
+                self.has_categories = len(self.cat_names) > 0
+        self.has_sessions = False
+        self.s_cust = self.s_item = self.s_t = np.array([], dtype=np.int64)
+        self.s_cart = np.array([], dtype=bool)
+        if sessions is not None and len(sessions):
+            ev = sessions.loc[sessions["event_type"].isin(["view", "add_to_cart"]).to_numpy(dtype=bool)
+                              & sessions["customer_id"].notna().to_numpy(dtype=bool)
+                              & sessions["product_id"].notna().to_numpy(dtype=bool)
+                              & (sessions["occurred_at"] < self.as_of).to_numpy(dtype=bool)]
+            c = ev["customer_id"].astype(str).to_numpy()
+            p = ev["product_id"].astype(str).to_numpy()
+            ci = np.searchsorted(self.cust_ids, c).clip(max=len(self.cust_ids) - 1)
+            ii = np.searchsorted(self.item_ids, p).clip(max=n - 1)
+            known = (self.cust_ids[ci] == c) & (self.item_ids[ii] == p)
+            self.s_cust, self.s_item = ci[known].astype(np.int32), ii[known].astype(np.int32)
+            self.s_t = _to_us(ev["occurred_at"])[known]
+            self.s_cart = (ev["event_type"] == "add_to_cart").to_numpy(dtype=bool)[known]
+            self.has_sessions = len(self.s_t) > 0
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_cust(self) -> int:
+        return len(self.cust_ids)
+
+    def labels(self, cutoff, horizon_days: int) -> np.ndarray:
+        """Sorted unique keys ``cust * n_items + item`` bought in ``[cutoff, cutoff + horizon)``."""
+        lo = _ts_us(cutoff)
+        hi = lo + int(horizon_days) * DAY_US
+        m = (self.t >= lo) & (self.t < hi)
+        return np.unique(self.cust[m].astype(np.int64) * self.n_items + self.item[m])
+
+
+def _group_median(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` per group code in ``range(n)`` (NaN for empty groups)."""
+    out = np.full(n, np.nan)
+    if len(values):
+        s = pd.Series(values).groupby(groups).median()
+        out[s.index.to_numpy()] = s.to_numpy()
+    return out
+
+
+class Snapshot:
+    """Statistics as of ``cutoff`` (events strictly before it), from an :class:`Encoded`.
+
+    ``horizon_days`` sets the "same season last year" window ``[cutoff - 365 d, cutoff - 365 d + H)``.
+    Days are counted back from the cutoff (``days_since_*``).
+    """
+
+    def __init__(self, enc: Encoded, cutoff, horizon_days: int = 90) -> None:
+        self.enc = enc
+        self.cutoff = as_utc(cutoff)
+        self.horizon_days = int(horizon_days)
+        c_us = _ts_us(self.cutoff)
+        m = enc.t < c_us
+        cust, item, order = enc.cust[m], enc.item[m], enc.order[m]
+        days = (c_us - enc.t[m]) / DAY_US
+        price = enc.price[m]
+        n_items, n_cust = enc.n_items, enc.n_cust
+        self.n_items, self.n_cust = n_items, n_cust
+        key = cust.astype(np.int64) * n_items + item
+
+        # one row per (order, item): times bought counts orders, not lines
+        ol = pd.DataFrame({"key": key, "order": order, "days": days, "cust": cust, "item": item,
+                           "qty": enc.qty[m]})
+        ol = ol.groupby(["key", "order"], sort=False, as_index=False).agg(
+            days=("days", "max"), cust=("cust", "first"), item=("item", "first"), qty=("qty", "sum"))
+        ol = ol.sort_values(["key", "days"], ascending=[True, False], kind="stable")
+        season_lo, season_hi = YEAR_DAYS - horizon_days, YEAR_DAYS  # days before the cutoff
+        self.season_known = (c_us - enc.data_start) / DAY_US >= YEAR_DAYS
+        ol["season"] = (ol["days"] > season_lo) & (ol["days"] <= season_hi)
+        ol["recent"] = ol["days"] <= POPULAR_DAYS
+        g = ol.groupby("key", sort=True)
+        ci = g.agg(cust=("cust", "first"), item=("item", "first"), n_orders=("order", "size"),
+                   qty=("qty", "sum"), first_days=("days", "max"), last_days=("days", "min"),
+                   n_season=("season", "sum"), n_recent=("recent", "sum")).reset_index()
+        # a customer's own gap between purchases of the item, on distinct days
+        ci["own_gap"] = np.where(ci["n_orders"] > 1, (ci["first_days"] - ci["last_days"])
+                                 / (ci["n_orders"] - 1).clip(lower=1), np.nan)
+        self.ci = ci
+        self.ci_key = ci["key"].to_numpy()
+
+        # item repurchase interval: median gap between consecutive purchase days of one customer
+        day = np.floor(ol["days"].to_numpy())
+        k = ol["key"].to_numpy()
+        dd = pd.DataFrame({"key": k, "day": day, "item": ol["item"].to_numpy()}).drop_duplicates(["key", "day"])
+        kk, dy = dd["key"].to_numpy(), dd["day"].to_numpy()
+        same = np.r_[False, kk[1:] == kk[:-1]]
+        gaps = (np.r_[np.nan, dy[:-1]] - dy)[same]
+        self.item_interval = _group_median(dd["item"].to_numpy()[same], gaps, n_items)
+        self.global_interval = float(np.nanmedian(gaps)) if len(gaps) else np.nan
+
+        # item popularity = distinct buyers in a window
+        def buyers(mask: np.ndarray) -> np.ndarray:
+            u = np.unique(key[mask])
+            return np.bincount((u % n_items).astype(np.int64), minlength=n_items).astype(float)
+
+        self.buyers_recent = buyers(days <= RECENT_DAYS)
+        self.buyers_pop = buyers(days <= POPULAR_DAYS)
+        self.buyers_year = buyers(days <= YEAR_DAYS)
+        self.buyers_all = np.bincount(ci["item"].to_numpy(), minlength=n_items).astype(float)
+        season = buyers((days > season_lo) & (days <= season_hi))
+        self.buyers_season = season if self.season_known else np.full(n_items, np.nan)
+        repeaters = np.bincount(ci["item"].to_numpy(), weights=(ci["n_orders"] > 1).to_numpy(float),
+                                minlength=n_items)
+        self.repeat_rate = np.where(self.buyers_all > 0, repeaters / np.maximum(self.buyers_all, 1), np.nan)
+        self.item_last_days = np.full(n_items, np.inf)
+        np.minimum.at(self.item_last_days, item, days)
+        self.item_first_days = np.full(n_items, -np.inf)
+        np.maximum.at(self.item_first_days, item, days)
+        year = days <= YEAR_DAYS
+        med = _group_median(item[year], price[year], n_items)
+        med_all = _group_median(item, price, n_items)
+        self.item_price = np.where(np.isnan(med), med_all, med)
+        self.item_price = np.where(np.isnan(self.item_price), enc.catalog_price, self.item_price)
+        # trending: purchases (order x item) weighted with a two-week half-life
+        self.trend_score = np.bincount(ol["item"].to_numpy(), weights=0.5 ** (ol["days"].to_numpy() / 14.0),
+                                       minlength=n_items)
+        # smoothed ratio of recent to popularity-window buyers (per 30 days)
+        self.trend_ratio = (self.buyers_recent + 1.0) / (self.buyers_pop * RECENT_DAYS / POPULAR_DAYS + 1.0)
+
+        # customers
+        co = pd.DataFrame({"cust": cust, "order": order, "days": days}).drop_duplicates(["cust", "order"])
+        cg = co.groupby("cust")
+        self.cust_orders = np.zeros(n_cust)
+        self.cust_last_days = np.full(n_cust, np.nan)
+        self.cust_first_days = np.full(n_cust, np.nan)
+        idx = cg.size().index.to_numpy()
+        self.cust_orders[idx] = cg.size().to_numpy()
+        self.cust_last_days[idx] = cg["days"].min().to_numpy()
+        self.cust_first_days[idx] = cg["days"].max().to_numpy()
+        self.cust_items = np.bincount(ci["cust"].to_numpy(), minlength=n_cust).astype(float)
+        lp = np.log(np.maximum(price, 1e-6))
+        cnt = np.bincount(cust, minlength=n_cust)
+        self.cust_log_price = np.where(cnt > 0, np.bincount(cust, weights=lp, minlength=n_cust) / np.maximum(cnt, 1), np.nan)
+        self.active = np.flatnonzero(self.cust_orders > 0)
+
+        # categories: a customer's share of (order, item) purchases per category; category popularity
+        self.has_categories = enc.has_categories
+        if self.has_categories:
+            n_cat = len(enc.cat_names)
+            cat = enc.item_cat[ol["item"].to_numpy()]
+            ok = cat >= 0
+            oc = ol["cust"].to_numpy()[ok]
+            M = sp.csr_matrix((np.ones(ok.sum()), (oc, cat[ok])), shape=(n_cust, n_cat))
+            tot = np.asarray(M.sum(axis=1)).ravel()
+            self.cust_cat_share = sp.csr_matrix(sp.diags(1.0 / np.maximum(tot, 1)) @ M)
+            icat = enc.item_cat
+            okc = icat >= 0
+            self.cat_pop = np.bincount(icat[okc], weights=self.buyers_pop[okc], minlength=n_cat)
+            self.cat_recent = np.bincount(icat[okc], weights=self.buyers_recent[okc], minlength=n_cat)
+            self.cat_trend = (self.cat_recent + 1.0) / (self.cat_pop * RECENT_DAYS / POPULAR_DAYS + 1.0)
+
+        # sessions: views and carts of the last 30 days of items not bought since
+        self.has_sessions = enc.has_sessions
+        if self.has_sessions:
+            sm = (enc.s_t < c_us) & (enc.s_t >= c_us - RECENT_DAYS * DAY_US)
+            sk = enc.s_cust[sm].astype(np.int64) * n_items + enc.s_item[sm]
+            sd = (c_us - enc.s_t[sm]) / DAY_US
+            pos = np.searchsorted(self.ci_key, sk).clip(max=max(len(self.ci_key) - 1, 0))
+            bought_after = np.zeros(len(sk), dtype=bool)
+            if len(self.ci_key):
+                hit = self.ci_key[pos] == sk
+                bought_after[hit] = ci["last_days"].to_numpy()[pos[hit]] < sd[hit]
+            sk, sd, cart = sk[~bought_after], sd[~bought_after], enc.s_cart[sm][~bought_after]
+            s = pd.DataFrame({"key": sk, "days": sd, "view": ~cart, "cart": cart}).groupby("key").agg(
+                views=("view", "sum"), carts=("cart", "sum"), last_days=("days", "min"))
+            self.sess = s.reset_index()
+            self.sess_key = self.sess["key"].to_numpy()
+
+    # -- matrices ------------------------------------------------------------------------------
+    def history_matrix(self, weights: str = "binary", half_life_days: float | None = None) -> sp.csr_matrix:
+        """Customers x items: 1 where bought (``binary``) or ``0.5 ** (days since last bought / half-life)``."""
+        ci = self.ci
+        if weights == "binary":
+            w = np.ones(len(ci))
+        else:
+            w = 0.5 ** (ci["last_days"].to_numpy() / float(half_life_days))
+        return sp.csr_matrix((w, (ci["cust"].to_numpy(), ci["item"].to_numpy())), shape=(self.n_cust, self.n_items))
+
+    def basket_matrix(self) -> sp.csr_matrix:
+        """Orders x items (binary): which items were bought in the same order, for orders before the cutoff."""
+        enc = self.enc
+        m = enc.t < _ts_us(self.cutoff)
+        o, it = enc.order[m], enc.item[m]
+        uo, inv = np.unique(o, return_inverse=True)
+        M = sp.csr_matrix((np.ones(len(o)), (inv, it)), shape=(len(uo), self.n_items))
+        M.data[:] = 1.0
+        M.sum_duplicates()
+        M.data[:] = 1.0
+        return M

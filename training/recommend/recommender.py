@@ -1,0 +1,580 @@
+"""The two-stage recommender: candidates from several sources, re-ranked by LightGBM lambdarank.
+
+``Recommender().fit(orders, products, sessions, as_of=t)`` uses only events strictly before ``t``:
+
+1. EASE's ``lambda`` is chosen on the cutoff ``t - H`` (labels end at ``t``) from a small grid, by the
+   NDCG@10 of the never-bought list (:func:`~training.recommend.baselines.choose_ease_lambda`).
+2. Training data: at ``training_cutoffs`` cutoffs ``t - H - j * step`` (j = 1..n) and the validation
+   cutoff ``t - H``, candidates and features (:mod:`training.recommend.candidates`) for the customers
+   with an order in the ``lookback_days`` before the cutoff who bought something in the next H days;
+   label = the candidate was bought in ``[cutoff, cutoff + H)``.
+3. Two lambdarank models: ``all`` over every candidate and ``discovery`` over the candidates the
+   customer never bought; early stopping on the validation cutoff, then (``refit=True``) refitted on
+   all cutoffs with the chosen number of trees. Deterministic (fixed seeds, ``deterministic=True``).
+4. At ``t``: candidates for every known customer, scored; the top ``list_size`` of both lists are
+   stored per customer with a reason, so :meth:`Recommender.recommend` only filters and formats.
+
+Without enough history for a ranker (no training cutoff with buyers), lists fall back to a fixed
+ordering: own items by orders and recency, then ``together`` + EASE + ``similar`` scores, then
+popularity (``fit_info_["ranker"]`` says which).
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from lightgbm import LGBMRanker, early_stopping
+
+from training.recommend.baselines import EASE_LAMBDAS, choose_ease_lambda
+from training.recommend.candidates import (CandidateBuilder, CandidateConfig, feature_names,
+                                           fit_cutoff_models)
+from training.recommend.data import as_utc, DAY_US, YEAR_DAYS, Encoded, Snapshot
+
+# reason codes of stored list items
+R_BOUGHT, R_CART, R_VIEW, R_TOGETHER, R_SIMILAR, R_CATEGORY, R_SEASON, R_TRENDING = range(8)
+LISTS = ("all", "discovery")
+
+
+class Recommendation(NamedTuple):
+    """One recommended item."""
+
+    product_id: str
+    score: float
+    reason: str
+
+
+@dataclass
+class Recommendations:
+    """The answer of :meth:`Recommender.recommend`: the items (iterable, indexable) and a status.
+
+    ``customer_known``: the customer had a purchase before ``as_of``. ``source``: ``personal`` (the
+    customer's precomputed list), ``bought_together`` (unknown customer with context products) or
+    ``trending``. ``padded``: how many trending items were appended to reach ``k``.
+    """
+
+    items: list[Recommendation] = field(default_factory=list)
+    customer_known: bool = False
+    source: str = "trending"
+    padded: int = 0
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    @property
+    def product_ids(self) -> list[str]:
+        return [r.product_id for r in self.items]
+
+    def to_frame(self) -> pd.DataFrame:
+        """DataFrame(rank, product_id, score, reason)."""
+        df = pd.DataFrame(self.items, columns=["product_id", "score", "reason"])
+        df.insert(0, "rank", np.arange(1, len(df) + 1))
+        return df
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+class Recommender:
+    """Personal top-k lists (``all`` and never-bought ``discovery``), similar items and bought-together.
+
+    Hyperparameters are constructor arguments (scikit-learn style); :meth:`fit` takes the data and the
+    as-of time. The fitted object holds only compact arrays and pickles.
+    """
+
+    def __init__(
+        self,
+        lookback_days: int = YEAR_DAYS,
+        cutoff_step_days: int = 30,
+        ease_lambdas: Iterable[float] = EASE_LAMBDAS,
+        candidates: CandidateConfig | None = None,
+        list_size: int = 100,
+        discovery_model: bool = True,
+        refit: bool = True,
+        use_ranker: bool = True,
+        n_estimators: int = 600,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 50,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int = 50,
+        n_jobs: int = 2,
+        random_state: int = 0,
+    ) -> None:
+        self.lookback_days = lookback_days
+        self.cutoff_step_days = cutoff_step_days
+        self.ease_lambdas = tuple(ease_lambdas)
+        self.candidates = candidates
+        self.list_size = list_size
+        self.discovery_model = discovery_model
+        self.refit = refit
+        self.use_ranker = use_ranker
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------------------------------
+    # fitting
+    # ------------------------------------------------------------------------------------------
+    def _ranker(self, n_estimators: int) -> LGBMRanker:
+        return LGBMRanker(
+            objective="lambdarank", n_estimators=n_estimators, learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples, subsample=self.subsample,
+            subsample_freq=1, colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
+            lambdarank_truncation_level=20, random_state=self.random_state, n_jobs=self.n_jobs,
+            deterministic=True, force_col_wise=True, verbose=-1)
+
+    def _cutoff_frame(self, enc: Encoded, cutoff, horizon_days: int, lam: float | None,
+                      cfg: CandidateConfig) -> tuple[pd.DataFrame | None, int]:
+        """Labelled candidates at one cutoff (customers with an order in the lookback who bought in the
+        horizon) and the number of (customer, item) pairs they bought, or (None, 0)."""
+        snap = Snapshot(enc, cutoff, horizon_days)
+        labels = enc.labels(cutoff, horizon_days)
+        buyers = np.unique(labels // enc.n_items)
+        rows = buyers[snap.cust_last_days[buyers] <= self.lookback_days]
+        if len(rows) == 0:
+            return None, 0
+        n_labels = int(np.isin(labels // enc.n_items, rows).sum())
+        df = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg), cfg).build(rows)
+        if df.empty:
+            return None, n_labels
+        df["label"] = np.isin(df["key"].to_numpy(), labels).astype(np.int8)
+        df["cutoff"] = as_utc(cutoff)
+        return df, n_labels
+
+    @staticmethod
+    def _groups(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """Rows of groups (cutoff, customer) with at least one positive, and the group sizes (in row order)."""
+        g = df.groupby(["cutoff", "cust"], sort=False)["label"]
+        keep = g.transform("max").to_numpy() > 0
+        df = df.loc[keep]
+        sizes = df.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
+        return df, sizes
+
+    def _train(self, train: pd.DataFrame, valid: pd.DataFrame | None, features: list[str]) -> tuple[LGBMRanker, dict]:
+        tr, g_tr = self._groups(train)
+        info: dict = {"train_rows": int(len(tr)), "train_groups": int(len(g_tr))}
+        model = self._ranker(self.n_estimators)
+        kw: dict = {}
+        va, g_va = (self._groups(valid) if valid is not None else (None, None))
+        if va is not None and len(g_va):
+            kw = {"eval_X": (va[features],), "eval_y": (va["label"].to_numpy(),), "eval_group": [g_va],
+                  "eval_at": [10],
+                  "callbacks": [early_stopping(self.early_stopping_rounds, verbose=False)]}
+            info["valid_groups"] = int(len(g_va))
+        model.fit(tr[features], tr["label"].to_numpy(), group=g_tr, **kw)
+        best = int(model.best_iteration_ or self.n_estimators) if kw else self.n_estimators
+        info["best_iteration"] = best
+        if kw:
+            info["valid_ndcg@10"] = float(model.best_score_["valid_0"]["ndcg@10"])
+        if kw and self.refit:
+            both = pd.concat([tr, va], ignore_index=True)
+            model = self._ranker(best)
+            model.fit(both[features], both["label"].to_numpy(), group=np.r_[g_tr, g_va])
+            info["refit_rows"] = int(len(both))
+        return model, info
+
+    def fit(self, orders: pd.DataFrame, products: pd.DataFrame | None = None, sessions: pd.DataFrame | None = None,
+            *, as_of=None, horizon_days: int = 90, training_cutoffs: int = 4,
+            progress: Callable[[str], None] | None = None) -> "Recommender":
+        """Fit on events strictly before ``as_of`` (default: the day after the last order line)."""
+        say = progress or (lambda _m: None)
+        t0 = time.perf_counter()
+        if as_of is None:
+            as_of = as_utc(orders["ordered_at"].max()).normalize() + pd.Timedelta(days=1)
+        self.as_of_ = as_utc(as_of)
+        self.horizon_days_ = int(horizon_days)
+        cfg = self.candidates or CandidateConfig()
+        enc = Encoded(orders, products, sessions, self.as_of_)
+        H = pd.Timedelta(days=horizon_days)
+        valid_cut = self.as_of_ - H
+        step = pd.Timedelta(days=self.cutoff_step_days)
+        min_history = pd.Timedelta(days=min(90, horizon_days))
+        start = pd.Timestamp(enc.data_start, unit="us", tz="UTC")
+        train_cuts = [valid_cut - step * j for j in range(1, int(training_cutoffs) + 1)]
+        train_cuts = sorted(c for c in train_cuts if c >= start + min_history)
+        info: dict = {"as_of": str(self.as_of_), "horizon_days": self.horizon_days_,
+                      "customers": enc.n_cust, "items": enc.n_items,
+                      "has_categories": enc.has_categories, "has_sessions": enc.has_sessions}
+        self.features_ = feature_names(enc.has_categories, enc.has_sessions)
+
+        lam = None
+        if valid_cut >= start + min_history:
+            say(f"EASE lambda on {valid_cut.date()}")
+            lam, lam_scores = choose_ease_lambda(enc, valid_cut, horizon_days, self.ease_lambdas,
+                                                 min_buyers=cfg.ease_min_buyers, max_items=cfg.ease_max_items,
+                                                 lookback_days=self.lookback_days)
+            info["ease_lambda_scores"] = lam_scores
+        if lam is None:
+            lam = float(self.ease_lambdas[len(self.ease_lambdas) // 2])
+        self.ease_lambda_ = lam
+        info["ease_lambda"] = lam
+
+        self.ranker_all_ = self.ranker_discovery_ = None
+        if self.use_ranker and train_cuts and valid_cut >= start + min_history:
+            frames, n_labels = [], 0
+            for c in train_cuts:
+                say(f"candidates at {c.date()}")
+                f, n = self._cutoff_frame(enc, c, horizon_days, lam, cfg)
+                n_labels += n
+                if f is not None:
+                    frames.append(f)
+            say(f"candidates at {valid_cut.date()} (validation)")
+            valid, _ = self._cutoff_frame(enc, valid_cut, horizon_days, lam, cfg)
+            train = pd.concat(frames, ignore_index=True) if frames else None
+            if train is not None and train["label"].sum() > 0:
+                info["training_cutoffs"] = [str(c.date()) for c in sorted(set(train["cutoff"]))]
+                info["validation_cutoff"] = str(valid_cut.date()) if valid is not None else None
+                # share of the items training customers bought that were among their candidates
+                info["candidate_recall"] = round(float(train["label"].sum() / max(1, n_labels)), 4)
+                say("ranker (all)")
+                self.ranker_all_, info["all"] = self._train(train, valid, self.features_)
+                if self.discovery_model:
+                    say("ranker (discovery)")
+                    tr_d = train.loc[train["bought"] == 0]
+                    va_d = valid.loc[valid["bought"] == 0] if valid is not None else None
+                    if tr_d["label"].sum() > 0:
+                        self.ranker_discovery_, info["discovery"] = self._train(tr_d, va_d, self.features_)
+            del frames, train, valid
+        info["ranker"] = "lambdarank" if self.ranker_all_ is not None else "fallback ordering (too little history)"
+
+        say(f"lists as of {self.as_of_.date()}")
+        snap = Snapshot(enc, self.as_of_, horizon_days)
+        models = fit_cutoff_models(snap, lam, cfg)
+        builder = CandidateBuilder(snap, models, cfg)
+        self._store_catalog(enc, snap, models)
+        self._store_lists(enc, snap, builder)
+        info["fit_seconds"] = round(time.perf_counter() - t0, 2)
+        self.fit_info_ = info
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    # what recommend() needs, precomputed
+    # ------------------------------------------------------------------------------------------
+    def _store_catalog(self, enc: Encoded, snap: Snapshot, models) -> None:
+        self.item_ids_ = enc.item_ids
+        self.item_index_ = dict(enc.item_index)
+        self.item_name_ = enc.item_name
+        self.item_cat_ = enc.item_cat
+        self.cat_names_ = enc.cat_names
+        self.cust_ids_ = enc.cust_ids
+        self.cust_index_ = {c: i for i, c in enumerate(enc.cust_ids)}
+        self.item_last_sold_days_ = snap.item_last_days.astype(np.float32)
+        sold = np.flatnonzero(snap.buyers_all > 0)
+        # trending: two-week half-life purchases, then 90-day and all-time buyers
+        self.trending_ = sold[np.lexsort((sold, -snap.buyers_all[sold], -snap.buyers_pop[sold],
+                                          -snap.trend_score[sold]))].astype(np.int32)
+        self.trending_score_ = snap.trend_score[self.trending_].astype(np.float32)
+        for name, S in (("together", models.together), ("similar", models.similar)):
+            S = sp.csr_matrix(S)
+            order = np.lexsort((S.indices, -S.data, np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))))
+            setattr(self, f"{name}_ptr_", S.indptr.astype(np.int64))
+            setattr(self, f"{name}_items_", S.indices[order].astype(np.int32))
+            setattr(self, f"{name}_scores_", S.data[order].astype(np.float32))
+        hist = snap.history_matrix("binary")
+        self.bought_ptr_, self.bought_items_ = hist.indptr.astype(np.int64), hist.indices.astype(np.int32)
+
+    def _fallback_score(self, df: pd.DataFrame) -> np.ndarray:
+        """Without a ranker: own items first (most orders, then most recent), then the sum of the relative
+        ``together``, EASE and ``similar`` scores (each in [0, 1]), then 90-day popularity."""
+        bought = df["bought"].to_numpy() > 0
+        recency = 9.0 / (1.0 + np.nan_to_num(df["days_since_last"].to_numpy(dtype=float)) / 30.0)  # in (0, 9]
+        own = 1000.0 + 10.0 * df["n_orders"].to_numpy(dtype=float) + recency
+        collab = (np.nan_to_num(df["rel_together"].to_numpy(dtype=float))
+                  + np.nan_to_num(df["rel_ease"].to_numpy(dtype=float).clip(min=0))
+                  + np.nan_to_num(df["rel_similar"].to_numpy(dtype=float)))
+        pop = np.nan_to_num(df["log_buyers_pop"].to_numpy(dtype=float)) / 100.0
+        return np.where(bought, own, collab + pop)
+
+    def _store_lists(self, enc: Encoded, snap: Snapshot, builder: CandidateBuilder) -> None:
+        rows = np.arange(enc.n_cust)
+        parts = {name: [] for name in LISTS}
+        for lo in range(0, len(rows), 4096):
+            df = builder.build(rows[lo:lo + 4096])
+            if df.empty:
+                continue
+            X = df[self.features_]
+            s_all = (self.ranker_all_.predict(X) if self.ranker_all_ is not None else self._fallback_score(df))
+            d = df["bought"].to_numpy() == 0
+            if self.ranker_discovery_ is not None:
+                s_disc = np.full(len(df), -np.inf)
+                s_disc[d] = self.ranker_discovery_.predict(X.loc[d])
+            else:
+                s_disc = np.where(d, s_all, -np.inf)
+            for name, s in (("all", s_all), ("discovery", s_disc)):
+                keep = np.isfinite(s)
+                sub = df.loc[keep]
+                sc = s[keep]
+                order = np.lexsort((sub["item"].to_numpy(), -sc, sub["cust"].to_numpy()))
+                sub, sc = sub.iloc[order], sc[order]
+                c = sub["cust"].to_numpy()
+                first = np.r_[0, np.flatnonzero(np.diff(c)) + 1]
+                rank = np.arange(len(c)) - np.repeat(first, np.diff(np.r_[first, len(c)]))
+                top = rank < self.list_size
+                sub, sc = sub.loc[sub.index[top]], sc[top]
+                code, arg = self._reasons(sub, builder)
+                parts[name].append((sub["cust"].to_numpy(), sub["item"].to_numpy(), sc, code, arg))
+        for name in LISTS:
+            if parts[name]:
+                c, i, s, code, arg = (np.concatenate(x) for x in zip(*parts[name]))
+            else:
+                c = i = code = arg = np.array([], dtype=np.int64)
+                s = np.array([])
+            ptr = np.r_[0, np.cumsum(np.bincount(c, minlength=enc.n_cust))].astype(np.int64)
+            setattr(self, f"{name}_ptr_", ptr)
+            setattr(self, f"{name}_items_", i.astype(np.int32))
+            setattr(self, f"{name}_scores_", s.astype(np.float32))
+            setattr(self, f"{name}_code_", code.astype(np.int8))
+            setattr(self, f"{name}_arg_", arg.astype(np.int32))
+
+    def _reasons(self, df: pd.DataFrame, builder: CandidateBuilder) -> tuple[np.ndarray, np.ndarray]:
+        """A reason code and argument (times bought, product or category code) per candidate row."""
+        n = len(df)
+        code = np.full(n, R_TRENDING, dtype=np.int8)
+        arg = np.full(n, -1, dtype=np.int64)
+        bought = df["bought"].to_numpy() > 0
+        has = lambda col: df[col].notna().to_numpy() if col in df else np.zeros(n, bool)  # noqa: E731
+        todo = ~bought
+        # most generic first, overwritten by more specific signals
+        season = has("rank_season") & todo
+        code[season] = R_SEASON
+        if "cat_share" in df:
+            cat = builder.snap.enc.item_cat[df["item"].to_numpy()]
+            in_cat = (df["cat_share"].fillna(0).to_numpy() > 0) & (df["rank_category"].fillna(np.inf).to_numpy()
+                                                                   <= builder.cfg.n_category) & todo
+            code[in_cat] = R_CATEGORY
+            arg[in_cat] = cat[in_cat]
+        collab = (has("rank_ease") | has("rank_similar")) & todo
+        code[collab] = R_SIMILAR
+        # "often bought with X" is the more specific reason: used when the item's basket co-occurrence with
+        # the customer's items is at least a quarter of their strongest one (or nothing else explains it)
+        tog = todo & (df["s_together"].fillna(0).to_numpy() > 0)
+        use_tog = tog & ((df["rel_together"].fillna(0).to_numpy() >= 0.25) | ~collab)
+        if use_tog.any():
+            who = builder.together_contributor(df["cust"].to_numpy()[use_tog], df["item"].to_numpy()[use_tog])
+            idx = np.flatnonzero(use_tog)
+            ok = who >= 0
+            code[idx[ok]] = R_TOGETHER
+            arg[idx[ok]] = who[ok]
+        if "views" in df:
+            view = (df["views"].to_numpy() > 0) & todo
+            code[view] = R_VIEW
+            cart = (df["carts"].to_numpy() > 0) & todo
+            code[cart] = R_CART
+        code[bought] = R_BOUGHT
+        arg[bought] = df["n_orders"].to_numpy()[bought].astype(np.int64)
+        return code, arg
+
+    # ------------------------------------------------------------------------------------------
+    # serving
+    # ------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------
+    # serving
+    # ------------------------------------------------------------------------------------------
+    def _reason(self, code: int, arg: int) -> str:
+        if code == R_BOUGHT:
+            return f"bought before ({_times(int(arg))})"
+        if code == R_CART:
+            return "added to the cart recently, not bought"
+        if code == R_VIEW:
+            return "viewed recently, not bought"
+        if code == R_TOGETHER:
+            return f"often bought with {self.item_name_[arg]}"
+        if code == R_SIMILAR:
+            return "similar customers bought it"
+        if code == R_CATEGORY:
+            return f"popular in category {self.cat_names_[arg]}"
+        if code == R_SEASON:
+            return "popular at this time of year"
+        return "trending"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "item_ids_"):
+            raise RuntimeError("this Recommender is not fitted yet: call fit() first")
+
+    def _codes(self, product_ids, what: str) -> list[int]:
+        """Item codes of ``product_ids`` (a single id or an iterable); ValueError naming unknown ones."""
+        if isinstance(product_ids, str):
+            product_ids = [product_ids]
+        codes, unknown = [], []
+        for p in product_ids:
+            i = self.item_index_.get(str(p))
+            (codes.append(i) if i is not None else unknown.append(str(p)))
+        if unknown:
+            raise ValueError(f"unknown product ids in {what}: {', '.join(unknown)}")
+        return codes
+
+    def _allowed(self, exclude: list[int], categories, sold_within_days, context: list[int]) -> np.ndarray | None:
+        """Boolean mask over items, or None when nothing is filtered."""
+        if not exclude and categories is None and sold_within_days is None and not context:
+            return None
+        allowed = np.ones(len(self.item_ids_), dtype=bool)
+        allowed[exclude] = False
+        allowed[context] = False
+        if categories is not None:
+            if isinstance(categories, str):
+                categories = [categories]
+            cats = [str(c) for c in categories]
+            index = {name: j for j, name in enumerate(self.cat_names_)}
+            unknown = [c for c in cats if c not in index]
+            if unknown:
+                raise ValueError(f"unknown categories: {', '.join(unknown)}")
+            allowed &= np.isin(self.item_cat_, [index[c] for c in cats])
+        if sold_within_days is not None:
+            allowed &= self.item_last_sold_days_ <= float(sold_within_days)
+        return allowed
+
+    def recommend(self, customer_id, k: int = 10, list: str = "all", exclude_purchased: bool = False,  # noqa: A002
+                  exclude_product_ids=(), categories=None, context_product_ids=(),
+                  sold_within_days: float | None = None) -> Recommendations:
+        """Top ``k`` items for one customer, each with a score and a reason, and a status.
+
+        - ``list``: ``"all"`` (may repeat purchases) or ``"discovery"`` (items the customer never bought).
+        - ``exclude_purchased``: drop items the customer bought before ``as_of`` from any list.
+        - ``exclude_product_ids``: never return these. ``categories``: only items in these categories.
+          ``sold_within_days``: only items someone bought within that many days before ``as_of``.
+        - ``context_product_ids`` (the cart, the page viewed) are never returned; for a customer unknown
+          at ``as_of`` the list starts with the items most often bought with them.
+
+        Unknown customers get trending items. Unknown product ids (in ``exclude_product_ids`` or
+        ``context_product_ids``) and unknown categories raise ValueError naming them. Lists are padded
+        with trending items when filters leave fewer than ``k``. Scores are comparable within one list.
+        """
+        self._check_fitted()
+        if list not in LISTS:
+            raise ValueError(f"list must be one of {LISTS}, got {list!r}")
+        k = int(k)
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        exclude = self._codes(exclude_product_ids, "exclude_product_ids")
+        context = self._codes(context_product_ids, "context_product_ids")
+        allowed = self._allowed(exclude, categories, sold_within_days, context)
+        row = self.cust_index_.get(str(customer_id)) if customer_id is not None else None
+        no_bought = exclude_purchased or list == "discovery"
+        bought = (set(self.bought_items_[self.bought_ptr_[row]:self.bought_ptr_[row + 1]].tolist())
+                  if row is not None and no_bought else set())
+        items: builtins.list[int] = []
+        scores: builtins.list[float] = []
+        reasons: builtins.list[str] = []
+        source = "trending"
+        if row is not None:
+            source = "personal"
+            ptr = getattr(self, f"{list}_ptr_")
+            a, b = int(ptr[row]), int(ptr[row + 1])
+            it = getattr(self, f"{list}_items_")[a:b]
+            ok = np.ones(len(it), dtype=bool) if allowed is None else allowed[it]
+            if exclude_purchased and list == "all":
+                ok &= self.all_code_[a:b] != R_BOUGHT
+            sel = np.flatnonzero(ok)[:k]
+            sc = getattr(self, f"{list}_scores_")
+            code = getattr(self, f"{list}_code_")
+            arg = getattr(self, f"{list}_arg_")
+            for j in sel.tolist():
+                items.append(int(it[j]))
+                scores.append(float(sc[a + j]))
+                reasons.append(self._reason(int(code[a + j]), int(arg[a + j])))
+        elif context:
+            source = "bought_together"
+            for i, s, src in self._together(context, k, allowed):
+                items.append(i)
+                scores.append(s)
+                reasons.append(f"often bought with {self.item_name_[src]}")
+        n = len(items)
+        if n < k:
+            self._pad(items, scores, reasons, k, allowed, bought, categories)
+        ids = self.item_ids_
+        out = [Recommendation(str(ids[i]), s, r) for i, s, r in zip(items, scores, reasons)]
+        return Recommendations(out, customer_known=row is not None, source=source, padded=len(items) - n)
+
+    def _pad(self, items, scores, reasons, k, allowed, skip_items: set, categories) -> None:
+        """Append trending items (allowed, not yet listed, not in ``skip_items``)."""
+        cand = self.trending_ if allowed is None else self.trending_[allowed[self.trending_]]
+        skip = set(items) | skip_items
+        base = (min(scores) if scores else 0.0) - 1.0
+        with_cat = categories is not None and len(self.cat_names_) > 0
+        for i in cand.tolist():
+            if len(items) >= k:
+                break
+            if i in skip:
+                continue
+            items.append(i)
+            scores.append(base - 1e-3 * len(scores))
+            c = self.item_cat_[i]
+            reasons.append(f"popular in category {self.cat_names_[c]}" if with_cat and c >= 0 else "trending")
+
+    def _together(self, context: builtins.list[int], k: int, allowed: np.ndarray | None
+                  ) -> builtins.list[tuple[int, float, int]]:
+        """Items most often bought with ``context`` items: (item, summed basket cosine, strongest context item)."""
+        ptr, nb, sc = self.together_ptr_, self.together_items_, self.together_scores_
+        total: dict[int, float] = {}
+        best: dict[int, tuple[float, int]] = {}
+        ctx = set(context)
+        for c in dict.fromkeys(context):
+            for i, s in zip(nb[ptr[c]:ptr[c + 1]].tolist(), sc[ptr[c]:ptr[c + 1]].tolist()):
+                if i in ctx or (allowed is not None and not allowed[i]):
+                    continue
+                total[i] = total.get(i, 0.0) + s
+                if s > best.get(i, (0.0, -1))[0]:
+                    best[i] = (s, c)
+        top = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        return [(i, float(s), best[i][1]) for i, s in top]
+
+    def similar_items(self, product_id, k: int = 10) -> builtins.list[tuple[str, float]]:
+        """Items bought by the same customers as ``product_id`` (cosine), best first.
+
+        ValueError for an unknown product id; [] for a product with no neighbours.
+        """
+        self._check_fitted()
+        (i,) = self._codes([product_id], "product_id")
+        a, b = self.similar_ptr_[i], self.similar_ptr_[i + 1]
+        return [(str(self.item_ids_[j]), float(s))
+                for j, s in zip(self.similar_items_[a:b][:k].tolist(), self.similar_scores_[a:b][:k].tolist())]
+
+    def bought_together(self, product_ids, k: int = 10) -> builtins.list[tuple[str, float, str]]:
+        """Items bought in the same orders as ``product_ids`` (summed basket cosine), with a reason.
+
+        ValueError naming unknown product ids.
+        """
+        self._check_fitted()
+        context = self._codes(product_ids, "product_ids")
+        return [(str(self.item_ids_[i]), s, f"often bought with {self.item_name_[src]}")
+                for i, s, src in self._together(context, k, None)]
+
+    def recommend_batch(self, customer_ids, k: int = 10, list: str = "all") -> pd.DataFrame:  # noqa: A002
+        """DataFrame(customer_id, rank 1..k, product_id, score, reason) for many customers."""
+        self._check_fitted()
+        if list not in LISTS:
+            raise ValueError(f"list must be one of {LISTS}, got {list!r}")
+        cols: dict[str, builtins.list] = {"customer_id": [], "rank": [], "product_id": [], "score": [], "reason": []}
+        for c in customer_ids:
+            for r, (p, s, why) in enumerate(self.recommend(c, k, list=list), 1):
+                cols["customer_id"].append(str(c))
+                cols["rank"].append(r)
+                cols["product_id"].append(p)
+                cols["score"].append(s)
+                cols["reason"].append(why)
+        df = pd.DataFrame(cols)
+        return df.astype({"customer_id": "string", "rank": "int64", "product_id": "string", "score": "float64",
+                          "reason": "string"})

@@ -1,0 +1,113 @@
+"""Item-item similarities with numpy / scipy.sparse: cosine neighbours and EASE.
+
+- :func:`cosine_neighbours`: for a binary (rows x items) matrix, each item's ``top`` most similar items
+  by cosine of their columns (rows = customers gives "customers who bought this also bought", rows =
+  orders gives "bought together"), as a sparse item x item matrix.
+- :func:`ease_weights`: EASE (Steck 2019), the closed form ``B = I - P diag(1/diag(P))`` with
+  ``P = (X'X + lambda I)^-1`` and a zero diagonal.
+- :func:`top_k_rows`: the ``k`` highest entries of each row of a sparse matrix, vectorised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+
+def cosine_neighbours(X: sp.spmatrix, top: int = 50, min_count: int = 1, chunk: int = 2048) -> sp.csr_matrix:
+    """Item x item cosine similarity of the columns of binary ``X``, keeping each item's ``top`` neighbours.
+
+    Row ``i`` of the result holds item ``i``'s neighbours ``j != i`` with ``cos(i, j) = n_ij /
+    sqrt(n_i n_j)``, where ``n_ij`` counts rows with both; pairs with ``n_ij < min_count`` are dropped.
+    Computed in column chunks so memory stays ``O(items x chunk)``.
+    """
+    X = sp.csc_matrix(X, dtype=np.float64)
+    X.data[:] = 1.0
+    n = X.shape[1]
+    norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())
+    Xt = sp.csr_matrix(X.T)
+    rows, cols, vals = [], [], []
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        co = (Xt[lo:hi] @ X).toarray()  # (chunk x n) co-occurrence counts
+        co[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+        co[co < min_count] = 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sim = co / (norms[lo:hi, None] * norms[None, :])
+        sim = np.nan_to_num(sim, nan=0.0, posinf=0.0)
+        kk = min(top, n - 1) if n > 1 else 0
+        if kk <= 0:
+            continue
+        part = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
+        v = np.take_along_axis(sim, part, axis=1)
+        r = np.repeat(np.arange(lo, hi), kk)
+        keep = v.ravel() > 0
+        rows.append(r[keep])
+        cols.append(part.ravel()[keep])
+        vals.append(v.ravel()[keep])
+    if not rows:
+        return sp.csr_matrix((n, n))
+    S = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    S.sort_indices()
+    return S
+
+
+def gram(X: sp.spmatrix) -> np.ndarray:
+    """``X'X`` as a dense float64 array (binary ``X``)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    return np.asarray((X.T @ X).toarray(), dtype=np.float64)
+
+
+def ease_weights(G: np.ndarray, lam: float) -> np.ndarray:
+    """EASE item-item weights from the Gram matrix ``G = X'X`` and L2 penalty ``lam`` (float32 result)."""
+    A = G.copy()
+    A[np.diag_indices_from(A)] += lam
+    L, info = lapack.dpotrf(A, lower=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE: Cholesky failed (info={info}); increase lambda")
+    P, info = lapack.dpotri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE: inversion failed (info={info})")
+    P = np.tril(P) + np.tril(P, -1).T  # dpotri fills one triangle
+    B = -P / np.diag(P)[None, :]
+    B[np.diag_indices_from(B)] = 0.0
+    return B.astype(np.float32)
+
+
+def top_k_rows(M: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, value) of the ``k`` largest positive entries of each row of sparse ``M``.
+
+    Ties are broken by the lower column index.
+    """
+    M = sp.csr_matrix(M)
+    M.eliminate_zeros()
+    rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+    cols, vals = M.indices, M.data
+    keep = vals > 0
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    start = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
+    rank = np.arange(len(rows)) - np.repeat(start, np.diff(np.r_[start, len(rows)]))
+    keep = rank < k
+    return rows[keep], cols[keep], vals[keep]
+
+
+def top_k_dense(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's ``k`` largest entries, by decreasing value.
+
+    Ties go to the lower column index (exactly when the row is short, otherwise among the selected).
+    """
+    n = S.shape[1]
+    k = min(k, n)
+    if k <= 0:
+        return np.empty((S.shape[0], 0), dtype=np.int64), np.empty((S.shape[0], 0), dtype=S.dtype)
+    if n <= 4 * k:
+        part = np.argsort(-S, axis=1, kind="stable")[:, :k]
+        return part, np.take_along_axis(S, part, axis=1)
+    part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+    part.sort(axis=1)
+    v = np.take_along_axis(S, part, axis=1)
+    idx = np.argsort(-v, axis=1, kind="stable")
+    return np.take_along_axis(part, idx, axis=1), np.take_along_axis(v, idx, axis=1)

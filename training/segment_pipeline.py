@@ -1,0 +1,116 @@
+"""The ``ecrm train`` stage for segments: fit RFM edges, value tiers and clusters as of a date; register.
+
+The segment model is fitted on the customers eligible at ``as_of`` with their predicted 12-month value
+from the next-purchase champion (or, without one, the last 365 days' spend as the value proxy). It is
+logged and registered as ``ecrm-segments`` so that batch scoring and the HTTP service give a customer
+the same segment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+
+from configs.runtime import quiet_dependencies
+from configs.settings import Settings
+from features.pipeline import customer_views, prepare_features
+from features.snapshots import as_utc, data_fingerprint, default_as_of
+from features.storage import Workspace
+from features.store import feature_refs, historical_features
+from training.churn_pipeline import population_features
+from training.customer_base import POPULATION_COLUMNS
+from training.labels import customer_orders, eligible_customers
+from training.registry import NEXT_PURCHASE_MODEL, SEGMENT_MODEL, CHAMPION, configure, find_trained, get_alias, load_model, register_with_alias
+from training.segments import SegmentModel
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SegmentTrainResult:
+    """What a segment training run produced."""
+
+    model: SegmentModel | None
+    sizes: dict[str, dict[str, int]]
+    run_id: str | None = None
+    version: int | None = None
+    alias: str | None = None
+    skipped: bool = False
+    message: str = ""
+
+
+def predicted_value(settings: Settings, ws: Workspace, store, order_rows: pd.DataFrame, as_of: pd.Timestamp,
+                    X: pd.DataFrame) -> tuple[np.ndarray | None, str]:
+    """12-month value of ``X``'s customers from the next-purchase champion, or (None, why not)."""
+    client = configure(settings, ws)
+    if get_alias(client, NEXT_PURCHASE_MODEL, CHAMPION) is None:
+        return None, f"no {NEXT_PURCHASE_MODEL} champion: value tiers use the last 365 days' spend"
+    model, ref = load_model(client, NEXT_PURCHASE_MODEL, CHAMPION)
+    cols = [r.replace(":", "__") for r in json.loads(ref.tags["feature_refs"])]
+    missing = [c for c in cols if c not in X.columns]
+    if missing:
+        return None, f"{NEXT_PURCHASE_MODEL} v{ref.version} needs features {missing[:3]}: value tiers use spend"
+    model.fit_population(population_features(store, order_rows, [as_of])[list(POPULATION_COLUMNS)], X[cols])
+    return model.predict_frame(X[cols])["clv_12m"].to_numpy(), f"value = clv_12m of {NEXT_PURCHASE_MODEL} v{ref.version}"
+
+
+def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Progress | None = None,
+                   force: bool = False) -> SegmentTrainResult:
+    """Fit, log and register the segment model as of ``as_of``."""
+    say = progress or (lambda _m: None)
+    orders = ws.read_table("orders")
+    order_rows = customer_orders(orders)
+    as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
+    client = configure(settings, ws)
+    np_ref = get_alias(client, NEXT_PURCHASE_MODEL, CHAMPION)
+    cfg = hashlib.sha256(json.dumps({"eligibility": settings.churn.eligibility_days}, sort_keys=True).encode()).hexdigest()[:16]
+    tags = {"data_fingerprint": data_fingerprint(ws), "as_of": as_of.isoformat(), "model_config": cfg,
+            "value_model": f"{NEXT_PURCHASE_MODEL}:{np_ref.version}" if np_ref else "monetary_365d"}
+    if not force and (found := find_trained(client, SEGMENT_MODEL, tags)):
+        ref, alias = found
+        msg = f"{SEGMENT_MODEL} v{ref.version} (@{alias}) is already fitted on this data and value model"
+        say(msg)
+        return SegmentTrainResult(None, {}, ref.run_id, ref.version, alias, skipped=True, message=msg)
+
+    store, views = prepare_features(settings, ws, [as_of], progress=say)
+    refs = feature_refs(customer_views(views))
+    eligible = eligible_customers(order_rows, as_of, settings.churn.eligibility_days)
+    if len(eligible) < 10:
+        raise ValueError(f"only {len(eligible)} customers have an order in the {settings.churn.eligibility_days} days "
+                         f"before {as_of.date()}: too few to fit segments")
+    ent = pd.DataFrame({"customer_id": eligible.astype("string"),
+                        "event_timestamp": pd.Series([as_of] * len(eligible), dtype="datetime64[us, UTC]")})
+    X = historical_features(store, ent, refs)[[r.replace(":", "__") for r in refs]]
+    value, note = predicted_value(settings, ws, store, order_rows, as_of, X)
+    say(note)
+    model = SegmentModel().fit(X, value)
+    seg = model.transform(X, value)
+    sizes = {col: seg[col].astype(str).value_counts().to_dict() for col in ("rfm_segment", "lifecycle_stage", "value_tier", "cluster")}
+    say(f"{len(X)} customers; lifecycle {sizes['lifecycle_stage']}")
+
+    with mlflow.start_run(run_name=f"segments-train-{as_of.date()}") as run:
+        mlflow.set_tags({"ecrm.stage": "train", "ecrm.model": SEGMENT_MODEL, **tags})
+        mlflow.log_params({"as_of": as_of.date().isoformat(), "customers": len(X), "value": note[:250]})
+        mlflow.log_dict(settings.model_dump(mode="json"), "config.json")
+        mlflow.log_dict(sizes, "segment_sizes.json")
+        mlflow.log_text(model.describe_clusters().to_csv(index=False), "clusters.csv")
+        with quiet_dependencies():
+            info = mlflow.sklearn.log_model(
+                model, name="model", serialization_format="pickle",
+                pip_requirements=[f"{d}=={version(d)}" for d in ("scikit-learn", "pandas", "numpy")],
+                metadata={"feature_refs": refs, "as_of": as_of.isoformat()},
+            )
+        run_id = run.info.run_id
+    ref, alias = register_with_alias(client, SEGMENT_MODEL, run_id, info.model_uri,
+                                     {**tags, "feature_refs": json.dumps(refs)}, good=True)
+    msg = f"{SEGMENT_MODEL} v{ref.version} registered as @{alias}"
+    say(msg)
+    return SegmentTrainResult(model, sizes, run_id, ref.version, alias, message=msg)
