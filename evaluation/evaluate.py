@@ -66,8 +66,8 @@ def build_report(settings: Settings, result: RollingResult, segments: dict[pd.Ti
         "data": f"orders from {data_window[0].date()} to {data_window[1].date()}",
         "customers scored": "at each cutoff, every customer with an order in the 365 days before it",
         "holdout": f"[cutoff, cutoff + {H} days): what the customer did next",
-        "training": f"as `ecrm train` would train as of each cutoff: {settings.churn.training_cutoffs} monthly "
-                    f"cutoffs before it, labels ending by it",
+        "training": f"as `ecrm train` would train as of each cutoff: up to {settings.churn.training_cutoffs} "
+                    f"monthly cutoffs before it (as many as the history allows), labels ending by it",
         "intervals": f"paired bootstrap over customers, {settings.evaluation.bootstrap_samples} resamples, 95%",
     })
     rep.add_heading("Verdicts: model minus its best baseline")

@@ -201,6 +201,7 @@ def rolling_backtest(settings: Settings, ws: Workspace, cutoffs: list[pd.Timesta
         say(f"backtest cutoff {i}/{len(cutoffs)}: {c.date()}")
         parts.append(predict_at_cutoff(settings, ws, c, horizon_days, progress=say, models=models))
     pred = pd.concat([p.frame for p in parts], ignore_index=True)
+    say(f"metrics and paired bootstrap intervals ({settings.evaluation.bootstrap_samples} resamples)")
     result = score_predictions(pred, horizon_days, settings.evaluation.bootstrap_samples)
     result.features = {p.cutoff: p.features for p in parts}
     return result

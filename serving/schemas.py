@@ -64,7 +64,7 @@ class NextPurchaseScore(BaseModel):
 
     customer_id: str
     status: Literal["ok", "unknown_customer"]
-    p_purchase_30d: float | None = Field(None, description="probability of at least one order in the next 30 days")
+    p_purchase_30d: float | None = Field(None, description="probability of at least one order in the next 30 days (at most p_purchase_horizon)")
     p_purchase_horizon: float | None = Field(None, description="probability of at least one order in the churn horizon (1 - churn probability)")
     expected_purchases: float | None = Field(None, description="expected number of orders in the churn horizon")
     expected_spend: float | None = Field(None, description="expected spend in the churn horizon")

@@ -69,12 +69,13 @@ class NextPurchaseScorer:
         f = self.model.predict_frame(X)
         ph = np.array([np.nan if p_horizon[i] is None else p_horizon[i] for i in idx], dtype=float)
         ph = np.where(np.isnan(ph), 1.0 - np.exp(-f["expected_purchases"].to_numpy()), ph)
-        days = median_days_to_next_order(f["p_purchase_short"].to_numpy(), ph, self.model.short_days,
-                                         self.model.horizon_days)
+        # two models answer the two windows; an order within 30 days is an order within H, so cap the former
+        p_short = np.minimum(f["p_purchase_short"].to_numpy(), ph)
+        days = median_days_to_next_order(p_short, ph, self.model.short_days, self.model.horizon_days)
         day0 = pd.Timestamp(as_of).tz_convert("UTC").normalize()
         for row, i in enumerate(idx):
             date = None if np.isnan(days[row]) else (day0 + pd.Timedelta(days=float(days[row]))).date().isoformat()
-            results[i].update(status="ok", p_purchase_30d=round(float(f["p_purchase_short"].iloc[row]), 6),
+            results[i].update(status="ok", p_purchase_30d=round(float(p_short[row]), 6),
                               p_purchase_horizon=round(float(ph[row]), 6),
                               expected_purchases=round(float(f["expected_purchases"].iloc[row]), 4),
                               expected_spend=round(float(f["expected_spend"].iloc[row]), 2),

@@ -67,6 +67,38 @@ def test_batch_outputs(shop):
     assert drivers and {"feature", "value", "impact", "text"} <= set(drivers[0])
 
 
+def test_next_purchase_and_segment_outputs(shop):
+    _cfg, root = shop
+    churn = pd.read_parquet(root / "out" / "churn.parquet")
+    nxt = pd.read_parquet(root / "out" / "next_purchase.parquet")
+    seg = pd.read_parquet(root / "out" / "segments.parquet")
+    assert list(nxt.columns) == ["customer_id", "p_purchase_30d", "p_purchase_horizon", "expected_purchases",
+                                 "expected_spend", "expected_next_purchase_date", "clv_12m"]
+    assert list(seg.columns) == ["customer_id", "recency_score", "frequency_score", "monetary_score", "rfm_segment",
+                                 "lifecycle_stage", "value_tier", "abc_class", "cluster"]
+    assert set(nxt["customer_id"]) == set(seg["customer_id"]) == set(churn["customer_id"])
+    assert (nxt["p_purchase_30d"] <= nxt["p_purchase_horizon"] + 1e-9).all()
+    assert (nxt["clv_12m"] >= nxt["expected_spend"] - 1e-9).all() and (nxt["expected_purchases"] >= 0).all()
+    assert seg["recency_score"].between(1, 5).all()
+    assert set(seg["lifecycle_stage"]) <= {"new", "repeat", "loyal", "lapsing", "churned"}
+    assert set(seg["value_tier"]) <= {"top", "big", "medium", "small"} and set(seg["abc_class"]) <= {"A", "B", "C"}
+
+
+def test_evaluate_writes_a_report_with_every_section(shop):
+    cfg, root = shop
+    res = CliRunner().invoke(app, ["--config", str(cfg), "evaluate"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "model minus best baseline" in res.output
+    reports = sorted((root / "ws" / "outputs" / "reports").glob("evaluation-*.html"))
+    assert reports, res.output
+    html = reports[-1].read_text()
+    for section in ("Set-up", "Verdicts: model minus its best baseline", "Churn", "Next purchase and value", "Segments", "CRM KPIs per quarter"):
+        assert f">{section}<" in html, section
+    assert html.count("data:image/png;base64,") >= 9  # gains, calibration, per-cutoff, groups, sizes, movement, KPIs
+    res = CliRunner().invoke(app, ["--config", str(cfg), "compare"], catch_exceptions=False)
+    assert res.exit_code == 0 and "ecrm-churn" in res.output and "recent evaluations" in res.output
+
+
 def test_http_service(shop, monkeypatch):
     cfg, root = shop
     monkeypatch.setenv("ECRM_CONFIG", str(cfg))
@@ -91,6 +123,18 @@ def test_http_service(shop, monkeypatch):
                 assert res["status"] == "ok"
                 assert res["churn_probability"] == pytest.approx(row["churn_probability"], abs=1e-6)
                 assert res["risk_band"] == row["risk_band"]
+            nxt = pd.read_parquet(root / "out" / "next_purchase.parquet").set_index("customer_id")
+            r = http.post("/next_purchase", json={"customer_ids": [known[0], "no-such-customer"]})
+            assert r.status_code == 200, r.text
+            first, unknown = r.json()["results"]
+            assert first["clv_12m"] == pytest.approx(nxt.loc[known[0], "clv_12m"], rel=1e-6)
+            assert unknown["status"] == "unknown_customer" and unknown["clv_12m"] is None
+            seg = pd.read_parquet(root / "out" / "segments.parquet").set_index("customer_id")
+            r = http.post("/segment", json={"customer_ids": [known[0]]})
+            assert r.status_code == 200, r.text
+            got = r.json()["results"][0]
+            assert got["rfm_segment"] == seg.loc[known[0], "rfm_segment"]  # same segment from batch and HTTP
+            assert got["lifecycle_stage"] == seg.loc[known[0], "lifecycle_stage"]
             info = http.get("/model_info").json()
             assert info["models"]["churn"]["version"] == body["model"]["version"]
             assert info["features"]["as_of"] == body["features_as_of"]
