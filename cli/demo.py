@@ -40,12 +40,18 @@ ecrm demo is running.
 
   At-risk list (CSV):  {out / 'at_risk.csv'}
   Churn scores:        {out / 'churn.parquet'}
+  Next purchase, CLV:  {out / 'next_purchase.parquet'}
+  Segments:            {out / 'segments.parquet'}
   MLflow runs:         {tracking_uri(c.settings, c.ws)}
                        browse with: .venv/bin/mlflow ui --backend-store-uri {tracking_uri(c.settings, c.ws)}
   Server:              {url}  (stop with: make stop)
 
 Try it:
   curl -s -X POST {url}/churn -H 'Content-Type: application/json' -d '{body}'
+  curl -s -X POST {url}/next_purchase -H 'Content-Type: application/json' -d '{body}'
+  curl -s -X POST {url}/segment -H 'Content-Type: application/json' -d '{body}'
   curl -s {url}/model_info
+
+Evaluate every model against its baselines (HTML report):  .venv/bin/ecrm evaluate
 """
     )
