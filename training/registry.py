@@ -139,5 +139,10 @@ def list_versions(client: MlflowClient, name: str) -> list[ModelRef]:
         versions = client.search_model_versions(f"name='{name}'")
     except MlflowException:
         return []
-    refs = [ModelRef(name, int(v.version), v.run_id, tuple(v.aliases), dict(v.tags)) for v in versions]
+    # search results do not carry aliases in every MLflow store: read them from the registered model
+    by_version: dict[int, list[str]] = {}
+    for alias, ver in client.get_registered_model(name).aliases.items() if versions else ():
+        by_version.setdefault(int(ver), []).append(alias)
+    refs = [ModelRef(name, int(v.version), v.run_id, tuple(sorted(by_version.get(int(v.version), []))), dict(v.tags))
+            for v in versions]
     return sorted(refs, key=lambda r: -r.version)

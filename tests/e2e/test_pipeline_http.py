@@ -97,6 +97,7 @@ def test_evaluate_writes_a_report_with_every_section(shop):
     assert html.count("data:image/png;base64,") >= 9  # gains, calibration, per-cutoff, groups, sizes, movement, KPIs
     res = CliRunner().invoke(app, ["--config", str(cfg), "compare"], catch_exceptions=False)
     assert res.exit_code == 0 and "ecrm-churn" in res.output and "recent evaluations" in res.output
+    assert "champion" in res.output  # aliases are listed
 
 
 def test_http_service(shop, monkeypatch):
