@@ -23,7 +23,7 @@ from features.store import feature_refs
 from training.churn_pipeline import build_dataset, fit_churn
 from training.customer_base import bgnbd_inputs
 from training.labels import customer_orders, training_cutoffs
-from training.metrics import churn_metrics, count_metrics
+from training.metrics import churn_metrics, count_metrics, fast_roc_auc
 from training.next_purchase_pipeline import build_purchase_dataset, fit_next_purchase, run_rate_forecast
 
 Progress = Callable[[str], None]
@@ -113,7 +113,7 @@ def _brier(y, p) -> float:
 
 
 def _auc(y, p) -> float:
-    return churn_metrics(y, p)["roc_auc"]
+    return fast_roc_auc(y, p)
 
 
 def _deviance(y, mu) -> float:

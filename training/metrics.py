@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 
@@ -38,6 +39,20 @@ def calibration_table(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.D
     df = pd.DataFrame({"y": np.asarray(y_true, dtype=float), "p": np.asarray(p, dtype=float)})
     df["bin"] = pd.qcut(df["p"].rank(method="first"), q=min(bins, len(df)), labels=False)
     return df.groupby("bin").agg(mean_predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size")).reset_index()
+
+
+def fast_roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC from ranks (Mann-Whitney U), ties counted half; NaN when only one class is present.
+
+    Equal to ``sklearn.metrics.roc_auc_score`` and much cheaper inside bootstrap loops.
+    """
+    y = np.asarray(y_true).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(score, dtype=float))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def count_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -34,3 +34,15 @@ def test_deterministic_and_stratified():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="same length"):
         paired_bootstrap(np.zeros(3), np.zeros(2), np.zeros(3), mse)
+
+
+def test_fast_roc_auc_equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from training.metrics import fast_roc_auc
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    s = np.round(rng.normal(size=500) + y, 1)  # rounded: many ties
+    assert fast_roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert np.isnan(fast_roc_auc(np.ones(5), np.arange(5)))
