@@ -92,7 +92,7 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
         self,
         horizon_days: int = 90,
         short_days: int = 30,
-        n_estimators: int = 600,
+        n_estimators: int | dict[str, int] = 600,
         learning_rate: float = 0.03,
         num_leaves: int = 15,
         min_child_samples: int = 50,
@@ -121,8 +121,13 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     # -- design ------------------------------------------------------------------------------------
-    def _lgbm_params(self) -> dict:
-        return dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+    def _trees(self, part: str) -> int:
+        """Trees of one part: ``n_estimators`` is one number for all parts or a dict part -> trees."""
+        n = self.n_estimators
+        return int(n[part]) if isinstance(n, dict) else int(n)
+
+    def _lgbm_params(self, part: str) -> dict:
+        return dict(n_estimators=self._trees(part), learning_rate=self.learning_rate, num_leaves=self.num_leaves,
                     min_child_samples=self.min_child_samples, subsample=self.subsample,
                     subsample_freq=self.subsample_freq, colsample_bytree=self.colsample_bytree,
                     reg_lambda=self.reg_lambda, random_state=self.random_state, n_jobs=2, verbose=-1)
@@ -193,14 +198,14 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
             for k in targets:
                 evals[k] = {"eval_X": (Dv,), "eval_y": (yv[k],), "eval_init_score": [iv[k]]}
             callbacks = [early_stopping(self.early_stopping_rounds, verbose=False)]
-        self.orders_ = LGBMRegressor(objective="poisson", **self._lgbm_params())
+        self.orders_ = LGBMRegressor(objective="poisson", **self._lgbm_params("orders"))
         self.spend_ = LGBMRegressor(objective="tweedie", tweedie_variance_power=self.tweedie_variance_power,
-                                    **self._lgbm_params())
-        self.short_ = LGBMClassifier(objective="binary", **self._lgbm_params())
+                                    **self._lgbm_params("spend"))
+        self.short_ = LGBMClassifier(objective="binary", **self._lgbm_params("short"))
         self.best_iterations_ = {}
         for name, est in (("orders", self.orders_), ("spend", self.spend_), ("short", self.short_)):
             est.fit(D, targets[name], init_score=inits[name], callbacks=list(callbacks), **evals[name])
-            self.best_iterations_[name] = int(est.best_iteration_ or self.n_estimators)
+            self.best_iterations_[name] = int(est.best_iteration_ or self._trees(name))
         self.design_columns_ = list(D.columns)
         last = pd.unique(groups)[-1]
         self.base_ = bases[last]

@@ -161,8 +161,7 @@ def fit_next_purchase(settings: Settings, data: PurchaseDataset, horizon_days: i
                  f"run rate {metrics['run_rate']['orders_poisson_deviance']:.3f}); predicted/actual orders "
                  f"{m['orders_total_ratio']:.2f}; refitting on all {len(cuts)} cutoffs")
     trees = {k: max(20, int(round(v * 1.1))) for k, v in probe.best_iterations_.items()}
-    final = make_model(settings, horizon_days, n_estimators=max(trees.values())).fit(*data.fit_args(), **data.fit_kwargs())
-    final.best_iterations_ = {k: min(trees[k], final.best_iterations_[k]) for k in trees}
+    final = make_model(settings, horizon_days, n_estimators=trees).fit(*data.fit_args(), **data.fit_kwargs())
     return final, metrics, forecasts, val
 
 

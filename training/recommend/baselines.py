@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from training.recommend.data import as_utc, YEAR_DAYS, Encoded, Snapshot
 from training.recommend.metrics import per_customer_metrics
-from training.recommend.similarity import cosine_neighbours, ease_weights, gram, top_k_dense
+from training.recommend.similarity import cosine_neighbours, ease_weights, gram, thread_limit, top_k_dense
 
 EASE_LAMBDAS = (30.0, 100.0, 300.0, 1000.0, 3000.0)
 
@@ -52,6 +52,7 @@ class BaseRecommender:
     """Scores every (customer, item) from :meth:`_scores`; items without a score are ordered by popularity."""
 
     name = "base"
+    n_jobs = 1  # BLAS threads while fitting (one avoids oversubscription on a shared machine)
 
     def fit(self, orders: pd.DataFrame, products: pd.DataFrame | None = None,
             sessions: pd.DataFrame | None = None, *, as_of, horizon_days: int = 90,
@@ -64,7 +65,8 @@ class BaseRecommender:
         self.enc_ = Encoded(orders, products, None, self.as_of_)
         self.snap_ = Snapshot(self.enc_, self.as_of_, horizon_days)
         self._tiebreak = popularity_tiebreak(self.snap_)
-        self._fit_scores()
+        with thread_limit(self.n_jobs):
+            self._fit_scores()
         return self
 
     def _fit_scores(self) -> None:

@@ -60,11 +60,11 @@ def feature_names(has_categories: bool, has_sessions: bool) -> list[str]:
 class CandidateConfig:
     """How many candidates each source contributes per customer, and the similarity settings."""
 
-    n_own: int = 100
-    n_together: int = 50
-    n_similar: int = 50
-    n_ease: int = 50
-    n_popular: int = 20
+    n_own: int = 50
+    n_together: int = 30
+    n_similar: int = 30
+    n_ease: int = 30
+    n_popular: int = 10
     n_trending: int = 10
     n_season: int = 10
     n_category: int = 10
@@ -323,25 +323,36 @@ class CandidateBuilder:
 
     # -- reasons ---------------------------------------------------------------------------------
     def together_contributor(self, cust: np.ndarray, item: np.ndarray) -> np.ndarray:
-        """For each pair, the customer's item contributing most to its ``together`` score (-1 if none)."""
-        W = self.W
-        St = sp.csc_matrix(self.models.together)  # column j: items h listing j as a neighbour
+        """For each pair, the customer's item contributing most to its ``together`` score (-1 if none).
+
+        The contribution of the customer's item ``h`` is ``W[c, h] * together[h, item]``; ties go to the
+        lower ``h``. Expanded over the customer's own items (a few dozen each) rather than over every item
+        listing ``item`` as a neighbour (thousands for popular items).
+        """
         out = np.full(len(cust), -1, dtype=np.int64)
-        best = np.zeros(len(cust))
         if len(cust) == 0:
             return out
-        counts = np.diff(St.indptr)[item]
+        W = sp.csr_matrix(self.W)
+        S = sp.csr_matrix(self.models.together)
+        S.sort_indices()
+        n = S.shape[1]
+        s_keys = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * n + S.indices
+        cust = np.asarray(cust, dtype=np.int64)
+        item = np.asarray(item, dtype=np.int64)
+        counts = np.diff(W.indptr)[cust]
+        total = int(counts.sum())
+        if total == 0:
+            return out
         pair = np.repeat(np.arange(len(cust)), counts)
-        starts = np.repeat(St.indptr[item], counts)
-        off = np.arange(len(pair)) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
-        h = St.indices[starts + off]
-        s = St.data[starts + off]
-        w = np.asarray(W[cust[pair], h]).ravel()
-        contrib = w * s
+        pos = np.repeat(W.indptr[cust] - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(total)
+        h = W.indices[pos].astype(np.int64)
+        s = _lookup(s_keys, S.data, h * n + item[pair], 0.0)
+        ok = s > 0
+        pair, h, contrib = pair[ok], h[ok], W.data[pos[ok]] * s[ok]
+        ok = contrib > 0
+        pair, h, contrib = pair[ok], h[ok], contrib[ok]
         order = np.lexsort((h, -contrib, pair))
-        pair_o, h_o, c_o = pair[order], h[order], contrib[order]
+        pair_o, h_o = pair[order], h[order]
         first = np.r_[True, pair_o[1:] != pair_o[:-1]]
-        sel = first & (c_o > 0)
-        out[pair_o[sel]] = h_o[sel]
-        best[pair_o[sel]] = c_o[sel]
+        out[pair_o[first]] = h_o[first]
         return out

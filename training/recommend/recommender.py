@@ -9,8 +9,11 @@
    with an order in the ``lookback_days`` before the cutoff who bought something in the next H days;
    label = the candidate was bought in ``[cutoff, cutoff + H)``.
 3. Two lambdarank models: ``all`` over every candidate and ``discovery`` over the candidates the
-   customer never bought; early stopping on the validation cutoff, then (``refit=True``) refitted on
-   all cutoffs with the chosen number of trees. Deterministic (fixed seeds, ``deterministic=True``).
+   customer never bought, trained on every positive and at most ``max_negatives`` random negatives per
+   (cutoff, customer) query; early stopping on the (unsampled) validation cutoff, then, only with
+   ``refit=True``, refitted on all cutoffs with the chosen number of trees. Deterministic (fixed seeds,
+   ``deterministic=True``); LightGBM and numpy/scipy BLAS use ``n_jobs`` threads (default 1: on a
+   shared 2-core machine more threads were many times slower per tree).
 4. At ``t``: candidates for every known customer, scored; the top ``list_size`` of both lists are
    stored per customer with a reason, so :meth:`Recommender.recommend` only filters and formats.
 
@@ -36,6 +39,7 @@ from training.recommend.baselines import EASE_LAMBDAS, choose_ease_lambda
 from training.recommend.candidates import (CandidateBuilder, CandidateConfig, feature_names,
                                            fit_cutoff_models)
 from training.recommend.data import as_utc, DAY_US, YEAR_DAYS, Encoded, Snapshot
+from training.recommend.similarity import thread_limit
 
 # reason codes of stored list items
 R_BOUGHT, R_CART, R_VIEW, R_TOGETHER, R_SIMILAR, R_CATEGORY, R_SEASON, R_TRENDING = range(8)
@@ -103,17 +107,18 @@ class Recommender:
         candidates: CandidateConfig | None = None,
         list_size: int = 100,
         discovery_model: bool = True,
-        refit: bool = True,
+        refit: bool = False,
         use_ranker: bool = True,
-        n_estimators: int = 600,
-        learning_rate: float = 0.05,
+        n_estimators: int = 300,
+        learning_rate: float = 0.1,
         num_leaves: int = 31,
         min_child_samples: int = 50,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
-        early_stopping_rounds: int = 50,
-        n_jobs: int = 2,
+        early_stopping_rounds: int = 30,
+        max_negatives: int | None = 50,
+        n_jobs: int = 1,
         random_state: int = 0,
     ) -> None:
         self.lookback_days = lookback_days
@@ -132,6 +137,7 @@ class Recommender:
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
+        self.max_negatives = max_negatives
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -173,9 +179,34 @@ class Recommender:
         sizes = df.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
         return df, sizes
 
+    def _sample_negatives(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Training rows only: every positive and at most ``max_negatives`` random negatives per
+        (cutoff, customer) query (seeded by ``random_state``)."""
+        m = self.max_negatives
+        if m is None or len(df) == 0:
+            return df
+        neg = df["label"].to_numpy() == 0
+        q = df.groupby(["cutoff", "cust"], sort=False).ngroup().to_numpy()
+        rng = np.random.default_rng(self.random_state)
+        u = rng.random(len(df))
+        order = np.lexsort((u, neg, q))  # per query: positives first, then negatives at random
+        qo, no = q[order], neg[order]
+        start = np.r_[0, np.flatnonzero(np.diff(qo)) + 1]
+        sizes = np.diff(np.r_[start, len(qo)])
+        n_pos = np.repeat(np.add.reduceat((~no).astype(np.int64), start), sizes) if len(start) else 0
+        first = np.repeat(start, sizes)
+        rank = np.arange(len(qo)) - first - n_pos  # 0-based rank among the query's negatives
+        keep = np.zeros(len(df), dtype=bool)
+        keep[order] = ~no | (rank < m)
+        return df.loc[keep]
+
     def _train(self, train: pd.DataFrame, valid: pd.DataFrame | None, features: list[str]) -> tuple[LGBMRanker, dict]:
-        tr, g_tr = self._groups(train)
-        info: dict = {"train_rows": int(len(tr)), "train_groups": int(len(g_tr))}
+        tr, _ = self._groups(train)
+        rows_before = len(tr)
+        tr = self._sample_negatives(tr)
+        g_tr = tr.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
+        info: dict = {"train_rows": int(len(tr)), "train_rows_before_sampling": int(rows_before),
+                      "train_groups": int(len(g_tr))}
         model = self._ranker(self.n_estimators)
         kw: dict = {}
         va, g_va = (self._groups(valid) if valid is not None else (None, None))
@@ -184,22 +215,35 @@ class Recommender:
                   "eval_at": [10],
                   "callbacks": [early_stopping(self.early_stopping_rounds, verbose=False)]}
             info["valid_groups"] = int(len(g_va))
+        t0 = time.perf_counter()
         model.fit(tr[features], tr["label"].to_numpy(), group=g_tr, **kw)
+        info["seconds"] = round(time.perf_counter() - t0, 2)
         best = int(model.best_iteration_ or self.n_estimators) if kw else self.n_estimators
         info["best_iteration"] = best
         if kw:
             info["valid_ndcg@10"] = float(model.best_score_["valid_0"]["ndcg@10"])
         if kw and self.refit:
-            both = pd.concat([tr, va], ignore_index=True)
+            t0 = time.perf_counter()
+            both = pd.concat([tr, self._sample_negatives(va)], ignore_index=True)
+            g_both = both.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
             model = self._ranker(best)
-            model.fit(both[features], both["label"].to_numpy(), group=np.r_[g_tr, g_va])
+            model.fit(both[features], both["label"].to_numpy(), group=g_both)
             info["refit_rows"] = int(len(both))
+            info["refit_seconds"] = round(time.perf_counter() - t0, 2)
         return model, info
 
     def fit(self, orders: pd.DataFrame, products: pd.DataFrame | None = None, sessions: pd.DataFrame | None = None,
             *, as_of=None, horizon_days: int = 90, training_cutoffs: int = 4,
             progress: Callable[[str], None] | None = None) -> "Recommender":
-        """Fit on events strictly before ``as_of`` (default: the day after the last order line)."""
+        """Fit on events strictly before ``as_of`` (default: the day after the last order line).
+
+        numpy / scipy (BLAS) run with at most ``n_jobs`` threads during the fit, like LightGBM.
+        """
+        with thread_limit(self.n_jobs):
+            return self._fit(orders, products, sessions, as_of=as_of, horizon_days=horizon_days,
+                             training_cutoffs=training_cutoffs, progress=progress)
+
+    def _fit(self, orders, products, sessions, *, as_of, horizon_days, training_cutoffs, progress) -> "Recommender":
         say = progress or (lambda _m: None)
         t0 = time.perf_counter()
         if as_of is None:
