@@ -124,7 +124,8 @@ class NextPurchaseSettings(_Frozen):
 
     short_days: int = Field(30, gt=0, description="P(order within this many days) is forecast besides H")
     tweedie_variance_power: float = Field(1.5, gt=1, lt=2, description="spend objective: 1 = Poisson, 2 = gamma")
-    lightgbm: LightGBMSettings = Field(default_factory=lambda: LightGBMSettings(n_estimators=600))
+    lightgbm: LightGBMSettings = Field(
+        default_factory=lambda: LightGBMSettings(n_estimators=600, learning_rate=0.05, early_stopping_rounds=30))
 
 
 class EvaluationSettings(_Frozen):
