@@ -16,7 +16,7 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 
 from configs.settings import Settings
-from features.pipeline import customer_views, prepare_features
+from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import as_utc
 from features.storage import Workspace
 from features.store import feature_refs
@@ -64,7 +64,7 @@ def backtest_churn(settings: Settings, ws: Workspace, cutoff, horizon_days: int 
     cuts = training_cutoffs(cutoff, H, settings.churn.training_cutoffs, settings.churn.cutoff_step_days,
                             earliest=first + pd.Timedelta(days=settings.churn.cutoff_step_days))
     say(f"backtest at {cutoff.date()}, H={H}: {len(cuts)} training cutoffs")
-    store, views = prepare_features(settings, ws, [*cuts, cutoff], progress=say)
+    store, views = prepare_features(settings, ws, [*cuts, cutoff], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
     train = build_dataset(store, order_rows, cuts, refs, H, settings.churn.eligibility_days)
     test = build_dataset(store, order_rows, [cutoff], refs, H, settings.churn.eligibility_days)

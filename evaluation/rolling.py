@@ -16,7 +16,7 @@ import pandas as pd
 
 from configs.settings import Settings
 from evaluation.bootstrap import paired_bootstrap
-from features.pipeline import customer_views, prepare_features
+from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import as_utc
 from features.storage import Workspace
 from features.store import feature_refs
@@ -65,7 +65,7 @@ def predict_at_cutoff(settings: Settings, ws: Workspace, cutoff: pd.Timestamp, h
     if len(cuts) < 2:
         raise ValueError(f"backtest cutoff {cutoff.date()}: too little history before it to train "
                          f"(need 2 training cutoffs between {first.date()} + 30 days and the cutoff - {H} days)")
-    store, views = prepare_features(settings, ws, [*cuts, cutoff], progress=say)
+    store, views = prepare_features(settings, ws, [*cuts, cutoff], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
     lookback = settings.churn.eligibility_days
     short = settings.next_purchase.short_days

@@ -8,19 +8,25 @@ import pandas as pd
 from feast import FeatureStore
 
 from configs.settings import Settings
+from features.repo.definitions import CUSTOMER, VIEW_SPECS
 from features.snapshots import ensure_snapshots
 from features.storage import Workspace
 from features.store import apply_definitions, open_store
 
 
 def prepare_features(
-    settings: Settings, ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None
+    settings: Settings, ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None,
+    views: Iterable[str] | None = None,
 ) -> tuple[FeatureStore, list[str]]:
-    """Compute missing snapshots for ``cutoffs`` and apply the Feast definitions; return store and views."""
-    ensure_snapshots(ws, cutoffs, progress=progress)
+    """Compute missing snapshots for ``cutoffs`` (of ``views``, default all) and apply the Feast
+    definitions; return the store and the views it has."""
+    ensure_snapshots(ws, cutoffs, progress=progress, only=views)
     store = open_store(settings, ws)
     views = apply_definitions(store, ws)
     return store, views
+
+
+CUSTOMER_VIEWS = tuple(name for name, spec in VIEW_SPECS.items() if spec[0] is CUSTOMER)
 
 
 def customer_views(views: Iterable[str]) -> list[str]:

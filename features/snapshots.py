@@ -76,9 +76,10 @@ def available_views(ws: Workspace) -> list[str]:
 
 
 def ensure_snapshots(
-    ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress=None
+    ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress=None, only: Iterable[str] | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Make sure every available view has snapshots at ``cutoffs``; return the full snapshot frames.
+    """Make sure every available view (or those of them in ``only``) has snapshots at ``cutoffs``;
+    return the full snapshot frames of those views.
 
     Idempotent: cutoffs already computed from the same data are not recomputed.
     """
@@ -91,7 +92,10 @@ def ensure_snapshots(
     tables = None
     result: dict[str, pd.DataFrame] = {}
     views = available_views(ws)
+    wanted = set(views) if only is None else set(only)
     for view in views:
+        if view not in wanted:
+            continue
         path = snapshot_path(ws.features_dir, view)
         done = {as_utc(c) for c in manifest["views"].get(view, [])} if path.is_file() else set()
         todo = [c for c in cutoffs if c not in done]

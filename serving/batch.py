@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from configs.settings import Settings
-from features.pipeline import prepare_features
+from features.pipeline import CUSTOMER_VIEWS, prepare_features
 from features.snapshots import as_utc, default_as_of
 from features.storage import Workspace, write_json_atomic, write_parquet_atomic, write_text_atomic
 from features.store import historical_features, materialize_as_of
@@ -91,7 +91,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
     scorer, info = load_scorer(settings, ws)
     say(f"scoring with {info['name']} v{info['version']} (@{info['alias']}) as of {as_of.date()}")
-    store, views = prepare_features(settings, ws, [as_of], progress=say)
+    store, views = prepare_features(settings, ws, [as_of], progress=say, views=CUSTOMER_VIEWS)
     missing = {r.split(":")[0] for r in scorer.refs} - set(views)
     if missing:
         raise ValueError(f"the model needs feature views {sorted(missing)} that this workspace's data cannot provide")

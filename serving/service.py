@@ -17,8 +17,12 @@ import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound
 from fastapi import FastAPI
 
+from typing import TYPE_CHECKING
+
 from serving.schemas import CustomerIdsRequest, ChurnResponse, ModelInfo, NextPurchaseResponse, SegmentResponse
-from serving.state import ServiceState
+
+if TYPE_CHECKING:  # the state module pulls in Feast, MLflow and LightGBM: imported by the worker only
+    from serving.state import ServiceState
 
 http = FastAPI(title="ecrm")
 
@@ -29,7 +33,9 @@ class EcrmService:
     """Churn scores over HTTP, from the registered champion and the Feast online store."""
 
     def __init__(self) -> None:
-        self.state = ServiceState.load()
+        from serving.state import ServiceState  # here, not at import: BentoML's supervisor imports this module too
+
+        self.state: ServiceState = ServiceState.load()
 
     def _check(self, req: CustomerIdsRequest) -> None:
         limit = self.state.settings.serving.max_ids_per_request

@@ -25,7 +25,7 @@ import pandas as pd
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
-from features.pipeline import customer_views, prepare_features
+from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
 from features.store import feature_refs, historical_features
@@ -200,7 +200,7 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
             return ChurnTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True, message=msg)
 
     say(f"features at {len(cutoffs)} training cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()} and as of {as_of.date()}")
-    store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say)
+    store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
     data = build_dataset(store, order_rows, cutoffs, refs, H, settings.churn.eligibility_days)
     say(f"training set: {len(data.y)} rows, churn rate {data.y.mean():.2f}")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
-from features.pipeline import customer_views, prepare_features
+from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
 from features.store import feature_refs
@@ -196,7 +196,7 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
         say(msg)
         return NextPurchaseTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True, message=msg)
 
-    store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say)
+    store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
     data = build_purchase_dataset(store, order_rows, cutoffs, refs, H, settings.churn.eligibility_days,
                                   settings.next_purchase.short_days, base=base)

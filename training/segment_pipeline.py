@@ -21,7 +21,7 @@ import pandas as pd
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
-from features.pipeline import customer_views, prepare_features
+from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
 from features.store import feature_refs, historical_features
@@ -80,7 +80,7 @@ def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Prog
         say(msg)
         return SegmentTrainResult(None, {}, ref.run_id, ref.version, alias, skipped=True, message=msg)
 
-    store, views = prepare_features(settings, ws, [as_of], progress=say)
+    store, views = prepare_features(settings, ws, [as_of], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
     eligible = eligible_customers(order_rows, as_of, settings.churn.eligibility_days)
     if len(eligible) < 10:

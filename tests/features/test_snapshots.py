@@ -259,6 +259,16 @@ def test_ensure_snapshots_is_idempotent(ws):
         pd.testing.assert_frame_equal(frame, compute_view(view, tables, [T1, T2]))
 
 
+def test_ensure_snapshots_only_some_views(ws):
+    calls: list[str] = []
+    got = ensure_snapshots(ws, [T1], progress=calls.append, only=["customer_orders", "customer_sessions"])
+    assert set(got) == {"customer_orders", "customer_sessions"}
+    assert not snapshot_path(ws.features_dir, "product_stats").exists()  # the customer models never pay for it
+    assert calls == ["customer_orders: 1 snapshot(s)", "customer_sessions: 1 snapshot(s)"]
+    later = ensure_snapshots(ws, [T1])  # the others come when asked for
+    assert set(later) == {"customer_orders", "customer_sessions", "product_stats"}
+
+
 def test_ensure_snapshots_appends_a_new_cutoff(ws):
     first = ensure_snapshots(ws, [T1, T2])
     third = ensure_snapshots(ws, [T1, T2, T3])
