@@ -61,8 +61,10 @@ class ServiceState:
     def _lookup(self, customer_ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
         online = online_features(self.store, customer_ids, self.refs)
         cols = [r.replace(":", "__") for r in self.refs]
-        frame = pd.DataFrame({c: pd.array(online.get(c, [None] * len(customer_ids)), dtype="Float64") for c in cols})
-        frame = frame.astype("float64")
+        n = len(customer_ids)
+        values = np.array([[np.nan if v is None else v for v in online.get(c, [None] * n)] for c in cols],
+                          dtype="float64").reshape(len(cols), n).T
+        frame = pd.DataFrame(values, columns=cols)  # one float block: column selections stay cheap per request
         # a customer is known when any feature came back (unknown entities come back all None)
         return frame, frame.notna().any(axis=1).to_numpy()
 

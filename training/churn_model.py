@@ -87,8 +87,11 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def _design(self, X: pd.DataFrame, groups: np.ndarray | None, bg) -> pd.DataFrame:
         """Features plus BG/NBD outputs; ``bg`` is one BG/NBD or a dict cutoff -> BG/NBD for ``groups``."""
-        if groups is None:
+        if groups is None:  # one block of floats: cheap for the one-customer requests of the service
             block = self._bgnbd_block(X, bg if bg is not None else self.bgnbd_)
+            cols = list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else list(X.columns)
+            return pd.DataFrame(np.hstack([X[cols].to_numpy(dtype="float64"), block.to_numpy(dtype="float64")]),
+                                columns=[*cols, *block.columns], index=X.index)
         else:
             parts = []
             for g in pd.unique(groups):
