@@ -21,8 +21,8 @@ from features.snapshots import as_utc
 from features.storage import Workspace
 from features.store import feature_refs
 from training.churn_model import ChurnModel
-from training.churn_pipeline import build_dataset, fit_churn
-from training.labels import customer_orders, training_cutoffs
+from training.churn_pipeline import build_dataset, fit_churn, stacked_cutoffs
+from training.labels import customer_orders
 from training.metrics import churn_metrics
 from training.registry import configure
 
@@ -60,9 +60,7 @@ def backtest_churn(settings: Settings, ws: Workspace, cutoff, horizon_days: int 
     if cutoff + pd.Timedelta(days=H) > last + pd.Timedelta(days=1):
         raise ValueError(f"holdout [{cutoff.date()}, {(cutoff + pd.Timedelta(days=H)).date()}) runs past the last "
                          f"order ({last.date()}): choose an earlier --cutoff or a shorter --horizon")
-    first = order_rows["ordered_at"].min()
-    cuts = training_cutoffs(cutoff, H, settings.churn.training_cutoffs, settings.churn.cutoff_step_days,
-                            earliest=first + pd.Timedelta(days=settings.churn.cutoff_step_days))
+    cuts = stacked_cutoffs(settings, order_rows, cutoff, H)
     say(f"backtest at {cutoff.date()}, H={H}: {len(cuts)} training cutoffs")
     store, views = prepare_features(settings, ws, [*cuts, cutoff], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))

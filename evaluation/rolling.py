@@ -20,9 +20,9 @@ from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import as_utc
 from features.storage import Workspace
 from features.store import feature_refs
-from training.churn_pipeline import build_dataset, fit_churn
+from training.churn_pipeline import build_dataset, fit_churn, stacked_cutoffs
 from training.customer_base import bgnbd_inputs
-from training.labels import customer_orders, training_cutoffs
+from training.labels import customer_orders
 from training.metrics import churn_metrics, count_metrics, fast_roc_auc
 from training.next_purchase_pipeline import build_purchase_dataset, fit_next_purchase, run_rate_forecast
 
@@ -59,12 +59,7 @@ def predict_at_cutoff(settings: Settings, ws: Workspace, cutoff: pd.Timestamp, h
     H = horizon_days
     orders = ws.read_table("orders")
     order_rows = customer_orders(orders)
-    first = order_rows["ordered_at"].min()
-    cuts = training_cutoffs(cutoff, H, settings.churn.training_cutoffs, settings.churn.cutoff_step_days,
-                            earliest=first + pd.Timedelta(days=settings.churn.cutoff_step_days))
-    if len(cuts) < 2:
-        raise ValueError(f"backtest cutoff {cutoff.date()}: too little history before it to train "
-                         f"(need 2 training cutoffs between {first.date()} + 30 days and the cutoff - {H} days)")
+    cuts = stacked_cutoffs(settings, order_rows, cutoff, H)
     store, views = prepare_features(settings, ws, [*cuts, cutoff], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
     lookback = settings.churn.eligibility_days

@@ -38,14 +38,6 @@ class ChurnScorer:
                                   risk_band=risk_band(prob, self.bands), top_drivers=drivers[row])
         return results
 
-    def score_online(self, online: Mapping[str, list], ids: Sequence[str]) -> list[dict]:
-        """Score from a Feast online response (dict of ``view__feature`` lists aligned with ``ids``)."""
-        frame = pd.DataFrame({c: pd.array(online.get(c, [None] * len(ids)), dtype="Float64") for c in self.columns})
-        frame = frame.astype("float64")
-        # a customer is known when any feature came back (unknown entities come back all None)
-        known = frame.notna().any(axis=1).to_numpy()
-        return self.score_frame(ids, frame, known)
-
 
 class NextPurchaseScorer:
     """Turns feature rows into next-purchase and value forecasts with one model."""

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Callable
 from importlib.metadata import version
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import mlflow
 import mlflow.sklearn
@@ -93,6 +91,23 @@ def build_dataset(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timestamp], 
         population=pop[list(POPULATION_COLUMNS)],
         population_cutoff=pop["event_timestamp"].to_numpy(),
     )
+
+
+def stacked_cutoffs(settings: Settings, order_rows: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int
+                    ) -> list[pd.Timestamp]:
+    """The monthly training cutoffs of the customer models before ``as_of`` (labels ending by it).
+
+    Raises ``ValueError`` when the history holds fewer than 2 (from the first order + one step on).
+    """
+    first = order_rows["ordered_at"].min()
+    step = settings.churn.cutoff_step_days
+    cutoffs = training_cutoffs(as_of, horizon_days, settings.churn.training_cutoffs, step,
+                               earliest=first + pd.Timedelta(days=step))
+    if len(cutoffs) < 2:
+        raise ValueError(f"orders from {first.date()} to {as_of.date()} are too short for training with a "
+                         f"{horizon_days}-day horizon: need at least 2 cutoffs between the first order + {step} days "
+                         f"and {as_of.date()} - {horizon_days} days")
+    return cutoffs
 
 
 def score_date_features(store, order_rows: pd.DataFrame, as_of: pd.Timestamp, refs: list[str],
@@ -183,12 +198,8 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
     orders = ws.read_table("orders")
     order_rows = customer_orders(orders)
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
+    cutoffs = stacked_cutoffs(settings, order_rows, as_of, H)
     first = order_rows["ordered_at"].min()
-    cutoffs = training_cutoffs(as_of, H, settings.churn.training_cutoffs, settings.churn.cutoff_step_days,
-                               earliest=first + pd.Timedelta(days=settings.churn.cutoff_step_days))
-    if len(cutoffs) < 2:
-        raise ValueError(f"orders from {first.date()} to {as_of.date()} are too short for training with a "
-                         f"{H}-day horizon: need at least 2 cutoffs between the first order + 30 days and as_of - H")
     client = configure(settings, ws)
     tags = {"data_fingerprint": data_fingerprint(ws), "config_hash": config_hash(settings, as_of, H),
             "model_config": config_hash(settings, None, H), "as_of": as_of.isoformat(), "horizon_days": H}

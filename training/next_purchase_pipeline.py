@@ -27,9 +27,9 @@ from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
 from features.store import feature_refs
 from training import plots
-from training.churn_pipeline import ChurnDataset, build_dataset, score_date_features
+from training.churn_pipeline import ChurnDataset, build_dataset, score_date_features, stacked_cutoffs
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import customer_orders, purchase_targets, training_cutoffs
+from training.labels import customer_orders, purchase_targets
 from training.metrics import churn_metrics, count_metrics
 from training.next_purchase_model import NextPurchaseModel
 from training.registry import NEXT_PURCHASE_MODEL, configure, find_trained, register_with_alias
@@ -181,12 +181,7 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
     orders = ws.read_table("orders")
     order_rows = customer_orders(orders)
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
-    first = order_rows["ordered_at"].min()
-    cutoffs = training_cutoffs(as_of, H, settings.churn.training_cutoffs, settings.churn.cutoff_step_days,
-                               earliest=first + pd.Timedelta(days=settings.churn.cutoff_step_days))
-    if len(cutoffs) < 2:
-        raise ValueError(f"orders from {first.date()} to {as_of.date()} are too short to train the next-purchase "
-                         f"model with a {H}-day horizon")
+    cutoffs = stacked_cutoffs(settings, order_rows, as_of, H)
     client = configure(settings, ws)
     tags = {"data_fingerprint": data_fingerprint(ws), "config_hash": config_hash(settings, as_of, H),
             "model_config": config_hash(settings, None, H), "as_of": as_of.isoformat(), "horizon_days": H}

@@ -24,10 +24,9 @@ from configs.settings import Settings
 from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
-from features.store import feature_refs, historical_features
-from training.churn_pipeline import population_features
-from training.customer_base import POPULATION_COLUMNS
-from training.labels import customer_orders, eligible_customers
+from features.store import feature_refs
+from training.churn_pipeline import score_date_features
+from training.labels import customer_orders
 from training.registry import NEXT_PURCHASE_MODEL, SEGMENT_MODEL, CHAMPION, configure, find_trained, get_alias, load_model, register_with_alias
 from training.segments import SegmentModel
 
@@ -47,9 +46,11 @@ class SegmentTrainResult:
     message: str = ""
 
 
-def predicted_value(settings: Settings, ws: Workspace, store, order_rows: pd.DataFrame, as_of: pd.Timestamp,
+def predicted_value(settings: Settings, ws: Workspace, population: pd.DataFrame,
                     X: pd.DataFrame) -> tuple[np.ndarray | None, str]:
-    """12-month value of ``X``'s customers from the next-purchase champion, or (None, why not)."""
+    """12-month value of ``X``'s customers from the next-purchase champion, or (None, why not).
+
+    ``population`` is the customer base at the score date (see ``score_date_features``)."""
     client = configure(settings, ws)
     if get_alias(client, NEXT_PURCHASE_MODEL, CHAMPION) is None:
         return None, f"no {NEXT_PURCHASE_MODEL} champion: value tiers use the last 365 days' spend"
@@ -58,7 +59,7 @@ def predicted_value(settings: Settings, ws: Workspace, store, order_rows: pd.Dat
     missing = [c for c in cols if c not in X.columns]
     if missing:
         return None, f"{NEXT_PURCHASE_MODEL} v{ref.version} needs features {missing[:3]}: value tiers use spend"
-    model.fit_population(population_features(store, order_rows, [as_of])[list(POPULATION_COLUMNS)], X[cols])
+    model.fit_population(population, X[cols])
     return model.predict_frame(X[cols])["clv_12m"].to_numpy(), f"value = clv_12m of {NEXT_PURCHASE_MODEL} v{ref.version}"
 
 
@@ -82,14 +83,11 @@ def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Prog
 
     store, views = prepare_features(settings, ws, [as_of], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
-    eligible = eligible_customers(order_rows, as_of, settings.churn.eligibility_days)
-    if len(eligible) < 10:
-        raise ValueError(f"only {len(eligible)} customers have an order in the {settings.churn.eligibility_days} days "
+    X, population = score_date_features(store, order_rows, as_of, refs, settings.churn.eligibility_days)
+    if len(X) < 10:
+        raise ValueError(f"only {len(X)} customers have an order in the {settings.churn.eligibility_days} days "
                          f"before {as_of.date()}: too few to fit segments")
-    ent = pd.DataFrame({"customer_id": eligible.astype("string"),
-                        "event_timestamp": pd.Series([as_of] * len(eligible), dtype="datetime64[us, UTC]")})
-    X = historical_features(store, ent, refs)[[r.replace(":", "__") for r in refs]]
-    value, note = predicted_value(settings, ws, store, order_rows, as_of, X)
+    value, note = predicted_value(settings, ws, population, X)
     say(note)
     model = SegmentModel().fit(X, value)
     seg = model.transform(X, value)
