@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
@@ -103,6 +104,53 @@ def online_snapshot_info(ws: Workspace) -> dict | None:
     """What the online store holds: snapshot time, views and when it was materialized."""
     path = ws.feast_dir / "online_snapshot.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+class OnlineReader:
+    """Reads a fixed list of features for customer ids from the configured online store, as floats.
+
+    The service's hot path: the feature views are resolved once, and each request goes straight to the
+    online store through Feast's provider (SQLite, Redis, ... by configuration), without the per-call
+    request planning of ``get_online_features`` (measured ~1 ms of a one-customer request).
+    """
+
+    def __init__(self, store: FeatureStore, refs: Sequence[str]) -> None:
+        from feast.infra.provider import get_provider
+
+        self.refs = list(refs)
+        self.columns = [r.replace(":", "__") for r in self.refs]
+        self._config = store.config
+        self._provider = get_provider(store.config)
+        self._views = []  # (feature view, feature names, column positions)
+        by_view: dict[str, list[tuple[str, int]]] = {}
+        for pos, ref in enumerate(self.refs):
+            view, feature = ref.split(":", 1)
+            by_view.setdefault(view, []).append((feature, pos))
+        for view, items in by_view.items():
+            self._views.append((store.get_feature_view(view), [f for f, _ in items], [p for _, p in items]))
+
+    def read(self, customer_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, known)``: one row per id in :attr:`columns` order (NaN where missing) and whether
+        the id is in the online store at all (unknown ids have no row in any view)."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        keys = [EntityKey(join_keys=["customer_id"], entity_values=[Value(string_val=str(c))]) for c in customer_ids]
+        values = np.full((len(keys), len(self.refs)), np.nan)
+        known = np.zeros(len(keys), dtype=bool)
+        for view, names, positions in self._views:
+            rows = self._provider.online_read(config=self._config, table=view, entity_keys=keys,
+                                              requested_features=names)
+            for i, (_ts, feats) in enumerate(rows):
+                if not feats:
+                    continue
+                known[i] = True
+                for name, pos in zip(names, positions):
+                    v = feats.get(name)
+                    kind = v.WhichOneof("val") if v is not None else None
+                    if kind is not None and kind != "null_val":
+                        values[i, pos] = getattr(v, kind)
+        return values, known
 
 
 def online_features(store: FeatureStore, customer_ids: Sequence[str], refs: Sequence[str]) -> dict[str, list]:

@@ -17,20 +17,27 @@ class ChurnScorer:
 
     def __init__(self, model: ChurnModel, feature_refs: Sequence[str], bands: Mapping[str, float], k: int = 3) -> None:
         self.model = model
-        self.refs = list(feature_refs)
-        self.columns = [r.replace(":", "__") for r in self.refs]
+        by_column = {r.replace(":", "__"): r for r in feature_refs}
+        missing = [c for c in model.feature_names_in_ if c not in by_column]
+        if missing:
+            raise ValueError(f"the churn model needs features {missing} that its registered feature_refs lack")
+        self.columns = list(model.feature_names_in_)  # the model's column order: arrays need no reordering
+        self.refs = [by_column[c] for c in self.columns]
         self.bands = dict(bands)
         self.k = k
 
     def score_frame(self, ids: Sequence[str], features: pd.DataFrame, known: np.ndarray | None = None) -> list[dict]:
         """Score rows of ``features`` (``view__feature`` columns) for ``ids``; ``known`` False = unknown id."""
+        return self.score_array(ids, features[self.columns].to_numpy(dtype="float64"), known)
+
+    def score_array(self, ids: Sequence[str], A: np.ndarray, known: np.ndarray | None = None) -> list[dict]:
+        """Score rows of ``A`` (columns in :attr:`columns` order) for ``ids``; ``known`` False = unknown id."""
         known = np.ones(len(ids), dtype=bool) if known is None else np.asarray(known, dtype=bool)
         results: list[dict] = [{"customer_id": str(c), "status": "unknown_customer", "churn_probability": None,
                                 "risk_band": None, "top_drivers": []} for c in ids]
         idx = np.flatnonzero(known)
         if len(idx):
-            X = features.iloc[idx][self.columns].reset_index(drop=True).astype("float64")
-            p, contrib, values, names = self.model.explain(X)
+            p, contrib, values, names = self.model.explain(A[idx])
             drivers = top_drivers(contrib, values, names, self.k)
             for row, i in enumerate(idx):
                 prob = float(p[row])

@@ -52,7 +52,7 @@ class EcrmService:
     def churn(self, req: CustomerIdsRequest, /) -> ChurnResponse:
         """Churn probability, risk band and top drivers for each requested customer id."""
         self._check(req)
-        return ChurnResponse(model=self._model("churn"), features_as_of=self.state.describe()["features"]["as_of"],
+        return ChurnResponse(model=self._model("churn"), features_as_of=self.state.snapshot().get("as_of"),
                              results=self.state.churn(req.customer_ids))
 
     @bentoml.api(route="/next_purchase")
@@ -60,7 +60,7 @@ class EcrmService:
         """P(order in 30 days / in the horizon), expected orders and spend, next-order date, 12-month value."""
         self._check(req)
         model = self._model("next_purchase")
-        return NextPurchaseResponse(model=model, features_as_of=self.state.describe()["features"]["as_of"],
+        return NextPurchaseResponse(model=model, features_as_of=self.state.snapshot().get("as_of"),
                                     results=self.state.score(req.customer_ids)["next_purchase"])
 
     @bentoml.api(route="/segment")
@@ -68,7 +68,7 @@ class EcrmService:
         """RFM scores and segment, lifecycle stage, value tier, ABC class and cluster per customer."""
         self._check(req)
         model = self._model("segments")
-        return SegmentResponse(model=model, features_as_of=self.state.describe()["features"]["as_of"],
+        return SegmentResponse(model=model, features_as_of=self.state.snapshot().get("as_of"),
                                results=self.state.score(req.customer_ids)["segments"])
 
     @http.get("/model_info")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from configs.settings import Settings, load_settings
 from features.storage import Workspace
-from features.store import online_features, online_snapshot_info, open_store
+from features.store import OnlineReader, online_snapshot_info, open_store
 from serving.batch import SEGMENT_COLUMNS, load_next_purchase_scorer, load_scorer, load_segment_model
 from serving.scoring import ChurnScorer, NextPurchaseScorer
 
@@ -27,6 +27,9 @@ class ServiceState:
     segments: object | None = None
     segment_refs: list[str] = field(default_factory=list)
     infos: dict[str, dict] = field(default_factory=dict)
+    reader: OnlineReader | None = None
+    churn_positions: np.ndarray | None = None  # the churn model's columns within the reader's row
+    _snapshot: tuple[float, dict] = (-1.0, {})
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> "ServiceState":
@@ -43,6 +46,8 @@ class ServiceState:
             state.next_purchase, state.infos["next_purchase"] = np_scorer
         if (seg := load_segment_model(settings, ws)) is not None:
             state.segments, state.segment_refs, state.infos["segments"] = seg
+        state.reader = OnlineReader(store, state.refs)
+        state.churn_positions = np.array([state.reader.columns.index(c) for c in scorer.columns])
         state.smoke_check()
         return state
 
@@ -59,20 +64,14 @@ class ServiceState:
         self._score(["smoke"], frame, np.ones(1, dtype=bool))
 
     def _lookup(self, customer_ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-        online = online_features(self.store, customer_ids, self.refs)
-        cols = [r.replace(":", "__") for r in self.refs]
-        n = len(customer_ids)
-        values = np.array([[np.nan if v is None else v for v in online.get(c, [None] * n)] for c in cols],
-                          dtype="float64").reshape(len(cols), n).T
-        frame = pd.DataFrame(values, columns=cols)  # one float block: column selections stay cheap per request
-        # a customer is known when any feature came back (unknown entities come back all None)
-        return frame, frame.notna().any(axis=1).to_numpy()
+        values, known = self.reader.read(customer_ids)
+        return pd.DataFrame(values, columns=self.reader.columns), known
 
     def _score(self, ids: list[str], frame: pd.DataFrame, known: np.ndarray) -> dict[str, list[dict]]:
         churn = self.scorer.score_frame(ids, frame, known)
         out = {"churn": churn}
         if self.next_purchase is not None:
-            as_of = pd.Timestamp((online_snapshot_info(self.ws) or {}).get("as_of") or pd.Timestamp.now(tz="UTC"))
+            as_of = pd.Timestamp(self.snapshot().get("as_of") or pd.Timestamp.now(tz="UTC"))
             p_h = [None if r["churn_probability"] is None else 1.0 - r["churn_probability"] for r in churn]
             out["next_purchase"] = self.next_purchase.score_frame(ids, frame, as_of, p_h, known)
         if self.segments is not None:
@@ -99,13 +98,23 @@ class ServiceState:
 
     def churn(self, customer_ids: list[str]) -> list[dict]:
         """Churn scores from the online store; unknown ids get status ``unknown_customer``."""
-        frame, known = self._lookup(customer_ids)
-        frame = frame[self.scorer.columns]
-        return self.scorer.score_frame(customer_ids, frame, known)
+        values, known = self.reader.read(customer_ids)  # numpy only: the hot path of the service
+        return self.scorer.score_array(customer_ids, values[:, self.churn_positions], known)
+
+    def snapshot(self) -> dict:
+        """What the online store holds (as of, views, when materialized); re-read only when the record changes."""
+        path = self.ws.feast_dir / "online_snapshot.json"
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return {}
+        if mtime != self._snapshot[0]:
+            self._snapshot = (mtime, online_snapshot_info(self.ws) or {})
+        return self._snapshot[1]
 
     def describe(self) -> dict:
         """Model versions and feature freshness, for ``GET /model_info``."""
-        snap = online_snapshot_info(self.ws) or {}
+        snap = self.snapshot()
         return {"models": self.infos, "features": {
             "as_of": snap.get("as_of"), "materialized_at": snap.get("materialized_at"), "views": snap.get("views", []),
             "online_store": self.settings.feast.online_store.type}}

@@ -15,8 +15,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from training.bgnbd import BetaGeoModel
-from training.customer_base import BGNBD_INPUTS, bgnbd_inputs, fit_bgnbd_per_group
+from training.customer_base import BGNBD_INPUTS, bgnbd_input_arrays, bgnbd_inputs, fit_bgnbd_per_group
 from training.levels import LEVELS, logit_offset
+from training.tree_predict import booster_predict
 
 BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase")
 _EPS = 1e-3  # BG/NBD is overconfident at its extremes; beyond ±6.9 logits the trees could not correct it
@@ -180,7 +181,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         if not (self.init_from_bgnbd and self.level == "customer_base") or len(D) == 0:
             return
         init = _logit(D["bgnbd_p_no_purchase"].to_numpy())
-        tree = self.lgbm_.booster_.predict(D.to_numpy(), raw_score=True, num_iteration=self.best_iteration_)
+        tree = booster_predict(self.lgbm_.booster_, D.to_numpy(), self.best_iteration_, raw_score=True)
         self.level_offset_ = logit_offset(1.0 / (1.0 + np.exp(-init)), init + tree)
 
     def fit_population(self, population: pd.DataFrame, X: pd.DataFrame | None = None) -> "ChurnModel":
@@ -194,41 +195,63 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             self._set_level(self._design(X.reset_index(drop=True), None, None))
         return self
 
-    def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    def design_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The model's input matrix: features (``feature_names_in_`` order) then the BG/NBD outputs.
+
+        ``X`` is a frame with those columns, or an array already in that column order (the service's
+        hot path: no pandas for a one-customer request)."""
         check_is_fitted(self, "lgbm_")
-        D = self._design(X.reset_index(drop=True), None, None)
-        raw = self.lgbm_.booster_.predict(D.to_numpy(), raw_score=True, num_iteration=self.best_iteration_)
-        if self.init_from_bgnbd:
-            raw = raw + _logit(D["bgnbd_p_no_purchase"].to_numpy()) + getattr(self, "level_offset_", 0.0)
-        return raw, D
+        if isinstance(X, pd.DataFrame):
+            A = X[list(self.feature_names_in_)].to_numpy(dtype="float64")
+        else:
+            A = np.asarray(X, dtype="float64").reshape(-1, len(self.feature_names_in_))
+        names = list(self.feature_names_in_)
+        x, t_x, T = bgnbd_input_arrays(*(A[:, names.index(c)] for c in BGNBD_INPUTS))
+        h = float(self.horizon_days)
+        bg = self.bgnbd_
+        return np.column_stack([A, bg.p_alive(x, t_x, T), bg.expected_purchases(h, x, t_x, T),
+                                bg.p_no_purchase(h, x, t_x, T)])
 
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+    def _raw_from(self, D: np.ndarray, tree: np.ndarray) -> np.ndarray:
+        """Churn logit from the trees' raw score: plus the BG/NBD starting logit and the level offset."""
+        if not self.init_from_bgnbd:
+            return tree
+        return tree + _logit(D[:, self._p_no_purchase_col]) + getattr(self, "level_offset_", 0.0)
+
+    @property
+    def _p_no_purchase_col(self) -> int:
+        return len(self.feature_names_in_) + BGNBD_FEATURES.index("bgnbd_p_no_purchase")
+
+    def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Churn logit."""
-        return self._raw(X)[0]
+        D = self.design_matrix(X)
+        return self._raw_from(D, booster_predict(self.lgbm_.booster_, D, self.best_iteration_, raw_score=True))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Columns: P(active), P(churn)."""
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
         return np.column_stack([1 - p, p])
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def explain(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    def explain(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         """Churn probability, per-feature logit contributions, feature values and their names.
 
         Contributions are LightGBM's (SHAP) contributions; with BG/NBD as the starting score its
-        logit is attributed to ``bgnbd_p_no_purchase`` (the purchase-pattern baseline).
+        logit is attributed to ``bgnbd_p_no_purchase`` (the purchase-pattern baseline). One tree pass:
+        the contributions plus the expected value sum to the trees' raw score.
         """
-        raw, D = self._raw(X)
-        contrib = self.lgbm_.booster_.predict(D.to_numpy(), pred_contrib=True, num_iteration=self.best_iteration_)
-        contrib = contrib[:, :-1].copy()  # drop the expected-value column
-        names = list(D.columns)
+        D = self.design_matrix(X)
+        contrib = booster_predict(self.lgbm_.booster_, D, self.best_iteration_, pred_contrib=True)
+        raw = self._raw_from(D, contrib.sum(axis=1))
+        contrib = contrib[:, :-1]  # drop the expected-value column
+        names = [*self.feature_names_in_, *BGNBD_FEATURES]
         if self.init_from_bgnbd:
-            j = names.index("bgnbd_p_no_purchase")
-            contrib[:, j] += _logit(D["bgnbd_p_no_purchase"].to_numpy()) - self.init_logit_mean_
+            j = self._p_no_purchase_col
+            contrib[:, j] += _logit(D[:, j]) - self.init_logit_mean_
         p = 1.0 / (1.0 + np.exp(-raw))
-        return p, contrib, D.to_numpy(dtype=float), names
+        return p, contrib, D, names
 
     def feature_importance(self) -> pd.Series:
         """Total gain per design column, largest first."""

@@ -30,9 +30,15 @@ def bgnbd_inputs(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     missing = [c for c in BGNBD_INPUTS if c not in X.columns]
     if missing:
         raise ValueError(f"the BG/NBD part needs feature columns {missing}")
-    x = np.nan_to_num(X[BGNBD_INPUTS[0]].to_numpy(float), nan=0.0).clip(min=0)
-    t_x = np.nan_to_num(X[BGNBD_INPUTS[1]].to_numpy(float), nan=0.0).clip(min=0)
-    T = np.nan_to_num(X[BGNBD_INPUTS[2]].to_numpy(float), nan=0.0).clip(min=0)
+    return bgnbd_input_arrays(*(X[c].to_numpy(float) for c in BGNBD_INPUTS))
+
+
+def bgnbd_input_arrays(repeat_days: np.ndarray, span_days: np.ndarray, tenure_days: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T) from the three :data:`BGNBD_INPUTS` columns as arrays (see :func:`bgnbd_inputs`)."""
+    x = np.nan_to_num(repeat_days, nan=0.0).clip(min=0)
+    t_x = np.nan_to_num(span_days, nan=0.0).clip(min=0)
+    T = np.nan_to_num(tenure_days, nan=0.0).clip(min=0)
     T = np.maximum(T, t_x)
     t_x = np.where(x == 0, 0.0, t_x)
     return np.round(x), t_x, T

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from training.bgnbd import BetaGeoModel
 from training.customer_base import ORDER_VALUE, bgnbd_inputs
+from training.tree_predict import booster_predict
 from training.gamma_gamma import GammaGammaModel
 from training.levels import LEVELS, group_offsets, log_offset, logit_offset
 
@@ -236,7 +237,7 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
         return self
 
     def _raw(self, est, name: str, D: pd.DataFrame, init) -> np.ndarray:
-        return est.booster_.predict(D.to_numpy(), raw_score=True, num_iteration=self.best_iterations_[name]) + init
+        return booster_predict(est.booster_, D.to_numpy(), self.best_iterations_[name], raw_score=True) + init
 
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """Every forecast per row: expected_purchases, expected_spend, p_purchase_short, clv_12m."""

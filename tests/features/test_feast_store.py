@@ -15,6 +15,7 @@ from features.store import (
     feature_refs,
     historical_features,
     materialize_as_of,
+    OnlineReader,
     online_features,
     online_snapshot_info,
     open_store,
@@ -124,6 +125,16 @@ def test_materialize_then_online_features(feast_ws):
                 value = np.nan if col[pos] is None else float(col[pos])
                 np.testing.assert_allclose(value, want, rtol=1e-12, err_msg=f"{cid} {ref}")
     assert got["customer_orders__recency_days"][2] == 51.0  # C1's O3 is 51 days before T3
+
+    # the service's reader returns the same values as one float block, in the order of its refs
+    reader = OnlineReader(store, list(reversed(refs)))
+    values, known = reader.read(["C3", "NOPE", "C1"])
+    assert known.tolist() == [True, False, True]
+    assert values.shape == (3, len(refs)) and np.isnan(values[1]).all()
+    for j, col in enumerate(reader.columns):
+        for pos in (0, 2):
+            want = np.nan if got[col][pos] is None else float(got[col][pos])
+            np.testing.assert_allclose(values[pos, j], want, rtol=1e-12, err_msg=col)
 
 
 def test_redis_online_store_config(tmp_path):
