@@ -17,6 +17,7 @@ def run_demo(c, port: int | None = None) -> None:
     from serving.process import start_background
     from training.churn_pipeline import train_churn
     from training.next_purchase_pipeline import train_next_purchase
+    from training.recommend_pipeline import train_recommender
     from training.segment_pipeline import train_segments
 
     out = c.ws.outputs_dir / "latest"
@@ -26,6 +27,7 @@ def run_demo(c, port: int | None = None) -> None:
         churn = train_churn(c.settings, c.ws, progress=say)
         train_next_purchase(c.settings, c.ws, progress=say, base=churn.data)
         train_segments(c.settings, c.ws, progress=say)
+        train_recommender(c.settings, c.ws, progress=say)
     with c.report.stage("3/4 score (at-risk list)") as say:
         res = score_batch(c.settings, c.ws, out, progress=say)
         say(f"{res.n_scored} customers scored; risk bands {res.band_counts}")
@@ -42,6 +44,7 @@ ecrm demo is running.
   Churn scores:        {out / 'churn.parquet'}
   Next purchase, CLV:  {out / 'next_purchase.parquet'}
   Segments:            {out / 'segments.parquet'}
+  Recommendations:     {out / 'recommendations.parquet'} (and recommendations_discovery.parquet)
   MLflow runs:         {tracking_uri(c.settings, c.ws)}
                        browse with: .venv/bin/mlflow ui --backend-store-uri {tracking_uri(c.settings, c.ws)}
   Server:              {url}  (stop with: make stop)

@@ -97,7 +97,7 @@ def data_synthesize(
                         replace=replace)
 
 
-MODELS = ("churn", "next-purchase", "segments")
+MODELS = ("churn", "next-purchase", "segments", "recommender")
 
 
 @app.command()
@@ -111,6 +111,7 @@ def train(
     """Build features and labels, train every model (or --model), log to MLflow and register them."""
     from training.churn_pipeline import train_churn
     from training.next_purchase_pipeline import train_next_purchase
+    from training.recommend_pipeline import train_recommender
     from training.segment_pipeline import train_segments
 
     c = _ctx(ctx)
@@ -139,6 +140,9 @@ def train(
     if "segments" in chosen:
         with c.report.stage("train segments") as say:
             train_segments(c.settings, c.ws, as_of=as_of, progress=say, force=force)
+    if "recommender" in chosen:
+        with c.report.stage("train recommender") as say:
+            train_recommender(c.settings, c.ws, as_of=as_of, progress=say, force=force)
 
 
 @app.command()
@@ -181,13 +185,15 @@ def evaluate(
     ctx: typer.Context,
     horizon: Annotated[int | None, typer.Option("--horizon", min=1, help="horizon in days (default from config)")] = None,
     cutoff: Annotated[list[str] | None, typer.Option("--cutoff", help="backtest cutoff date, repeatable (default from config)")] = None,
+    recommender: Annotated[bool, typer.Option(help="also backtest the recommender and its baselines (slower)")] = True,
 ) -> None:
     """Rolling-origin backtest of every model against its baselines; MLflow run and HTML report."""
     from evaluation.evaluate import evaluate as run_evaluation
 
     c = _ctx(ctx)
     with c.report.stage("evaluate") as say:
-        out = run_evaluation(c.settings, c.ws, horizon_days=horizon, cutoffs=cutoff, progress=say)
+        out = run_evaluation(c.settings, c.ws, horizon_days=horizon, cutoffs=cutoff, progress=say,
+                             recommendations=recommender)
     res = out.result
     fmt = {c_: (lambda v: f"{v:,.0f}") if c_ == "n" else (lambda v: f"{v:.4f}") for c_ in ("roc_auc", "pr_auc", "brier",
            "top_decile_lift", "orders_poisson_deviance", "orders_total_ratio", "spend_rmse", "spend_total_ratio", "n")}
@@ -204,6 +210,17 @@ def evaluate(
     for _, r in pooled.iterrows():
         typer.echo(f"  {r['model']:<14} {r['metric']:<24} vs {r['best_baseline']:<9} {r['diff']:+.4f} "
                    f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  {r['verdict']}")
+    if out.recommendations is not None:
+        from evaluation.recommendations import verdicts
+
+        recs = out.recommendations
+        typer.echo(f"\nrecommendations @{recs.k} (NDCG, recall, hit rate, MAP, catalog coverage)")
+        m = recs.metrics.assign(cutoff=recs.metrics["cutoff"].map(lambda t: str(pd_date(t))))
+        typer.echo(m.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        typer.echo("\nranker minus best baseline, NDCG (paired bootstrap 95% interval)")
+        for _, r in verdicts(recs).iterrows():
+            typer.echo(f"  {pd_date(r['cutoff'])} {r['list']:<10} vs {r['best_baseline']:<12} {r['diff']:+.4f} "
+                       f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  {r['verdict']}")
     typer.echo(f"\nreport: {out.report_path}\nMLflow run: {out.run_id}")
 
 

@@ -128,6 +128,19 @@ class NextPurchaseSettings(_Frozen):
         default_factory=lambda: LightGBMSettings(n_estimators=600, learning_rate=0.05, early_stopping_rounds=30))
 
 
+class RecommenderSettings(_Frozen):
+    """The recommender: ranker training window and the precomputed lists."""
+
+    enabled: bool = Field(True, description="train the recommender with the other models (needs product ids)")
+    horizon_days: int = Field(90, gt=0, description="a recommendation is relevant if bought within this many days")
+    training_cutoffs: int = Field(4, ge=1, description="past cutoffs the ranker learns from")
+    cutoff_step_days: int = Field(30, gt=0)
+    lookback_days: int = Field(365, gt=0, description="customers with an order in these days get personal lists")
+    list_size: int = Field(50, ge=10, description="items precomputed per customer and list (room for filters)")
+    batch_k: int = Field(10, ge=1, description="items per customer in the batch outputs of `ecrm score`")
+    max_k: int = Field(100, ge=1, description="largest k one HTTP request may ask for")
+
+
 class EvaluationSettings(_Frozen):
     """``ecrm evaluate``: rolling-origin backtest cutoffs and the promotion gate."""
 
@@ -157,6 +170,7 @@ class Settings(_Frozen):
     synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
     churn: ChurnSettings = Field(default_factory=ChurnSettings)
     next_purchase: NextPurchaseSettings = Field(default_factory=NextPurchaseSettings)
+    recommender: RecommenderSettings = Field(default_factory=RecommenderSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
 

@@ -20,10 +20,12 @@ from configs.settings import Settings
 from evaluation import figures
 from evaluation.html_report import HtmlReport
 from evaluation.kpis import crm_kpis
+from evaluation.recommendations import RANKER, RecommenderBacktest, backtest_recommenders, verdicts
 from evaluation.rolling import RollingResult, backtest_cutoffs, rolling_backtest
 from features.snapshots import data_fingerprint
 from features.storage import Workspace, write_parquet_atomic
 from training import plots
+from training.recommend_pipeline import recommender_inputs
 from training.registry import configure
 from training.segments import SegmentModel
 
@@ -38,6 +40,7 @@ class EvaluationOutput:
     result: RollingResult
     report_path: Path
     run_id: str
+    recommendations: RecommenderBacktest | None = None
 
 
 def segments_by_cutoff(result: RollingResult) -> dict[pd.Timestamp, pd.DataFrame]:
@@ -54,7 +57,8 @@ def segments_by_cutoff(result: RollingResult) -> dict[pd.Timestamp, pd.DataFrame
 
 
 def build_report(settings: Settings, result: RollingResult, segments: dict[pd.Timestamp, pd.DataFrame],
-                 kpis: pd.DataFrame, data_window: tuple[pd.Timestamp, pd.Timestamp]) -> HtmlReport:
+                 kpis: pd.DataFrame, data_window: tuple[pd.Timestamp, pd.Timestamp],
+                 recs: RecommenderBacktest | None = None) -> HtmlReport:
     """The evaluation report: churn, next purchase, segments, CRM KPIs, each against honest baselines."""
     H = result.horizon_days
     last = result.cutoffs[-1]
@@ -116,14 +120,40 @@ def build_report(settings: Settings, result: RollingResult, segments: dict[pd.Ti
         rep.add_figure(figures.transition_matrix(both["rfm_segment_before"], both["rfm_segment_after"],
                                                  f"RFM segment movement {prev.date()} → {last.date()}"), "")
 
+    if recs is not None:
+        add_recommendation_section(rep, settings, recs)
+
     rep.add_heading("CRM KPIs per quarter")
     rep.add_table(kpis, caption="from all orders of known customers (guests and returns excluded)")
     rep.add_figure(figures.kpi_trends(kpis), "")
     return rep
 
 
+def add_recommendation_section(rep: HtmlReport, settings: Settings, recs: RecommenderBacktest) -> None:
+    """The recommender against its baselines: verdicts, every metric per cutoff and list, NDCG per cutoff."""
+    k, H = recs.k, settings.recommender.horizon_days
+    rep.add_heading("Recommendations")
+    rep.add_paragraph(f"Every customer with a purchase in the {settings.recommender.lookback_days} days before a cutoff "
+                      f"gets {k} items; relevant = bought in the next {H} days (list all) or bought then and never "
+                      f"before (list discovery). Customers without a relevant item are not counted.")
+    v = verdicts(recs)
+    v["cutoff"] = v["cutoff"].map(lambda c: str(pd.Timestamp(c).date()))
+    rep.add_table(v, caption=f"{RANKER} minus the best baseline, NDCG@{k}, paired bootstrap 95% interval")
+    m = recs.metrics.copy()
+    m["cutoff"] = m["cutoff"].map(lambda c: str(pd.Timestamp(c).date()))
+    m = m.rename(columns={x: f"{x}@{k}" for x in ("ndcg", "recall", "hit_rate", "map", "coverage")})
+    rep.add_table(m, caption="coverage = share of the catalog (items sold before the cutoff) in anyone's top k")
+    for lst in ("all", "discovery"):
+        t = recs.metrics[recs.metrics["list"] == lst].rename(columns={"model": "scorer"})
+        rep.add_figure(figures.metric_by_cutoff(t, "ndcg"), f"NDCG@{k} per cutoff, list {lst}")
+    fit = recs.fit_seconds.copy()
+    fit["cutoff"] = fit["cutoff"].map(lambda c: str(pd.Timestamp(c).date()))
+    rep.add_table(fit.pivot(index="cutoff", columns="model", values="seconds").reset_index(),
+                  caption="fit seconds per cutoff")
+
+
 def evaluate(settings: Settings, ws: Workspace, horizon_days: int | None = None, cutoffs: list | None = None,
-             progress: Progress | None = None) -> EvaluationOutput:
+             progress: Progress | None = None, recommendations: bool = True) -> EvaluationOutput:
     """Run the rolling backtest, log it to MLflow and write the HTML report."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
@@ -135,7 +165,15 @@ def evaluate(settings: Settings, ws: Workspace, horizon_days: int | None = None,
     say("segments and CRM KPIs")
     segments = segments_by_cutoff(result)
     kpis = crm_kpis(orders, start=first.normalize(), end=(last + pd.Timedelta(days=1)).normalize(), freq="QS")
-    report = build_report(settings, result, segments, kpis, (first, last))
+    recs = None
+    if recommendations and settings.recommender.enabled and (inputs := recommender_inputs(ws)) is not None:
+        rec_cuts = [c for c in cuts if c + pd.Timedelta(days=settings.recommender.horizon_days) <= last]
+        if rec_cuts:
+            recs = backtest_recommenders(*inputs, rec_cuts, settings.recommender,
+                                         n_boot=settings.evaluation.bootstrap_samples, progress=say)
+        else:
+            say("recommender: no cutoff has a full horizon of data after it; skipped")
+    report = build_report(settings, result, segments, kpis, (first, last), recs)
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     path = ws.outputs_dir / "reports" / f"evaluation-{stamp}.html"
     report.write(path)
@@ -154,6 +192,15 @@ def evaluate(settings: Settings, ws: Workspace, horizon_days: int | None = None,
                 mlflow.log_metrics({f"purchase_{row['forecaster']}_{k}": float(row[k]) for k in
                                     ("orders_poisson_deviance", "orders_rmse", "orders_total_ratio", "spend_rmse",
                                      "spend_total_ratio", "short_roc_auc", "short_brier") if np.isfinite(row[k])}, step=step)
+        if recs is not None:
+            for step, c in enumerate(result.cutoffs):
+                for _, row in recs.metrics[recs.metrics["cutoff"] == c].iterrows():
+                    name = f"rec_{row['list']}_{row['model'].replace(' ', '_')}"
+                    mlflow.log_metrics({f"{name}_{m}_at_{recs.k}": float(row[m]) for m in
+                                        ("ndcg", "recall", "hit_rate", "map", "coverage") if np.isfinite(row[m])}, step=step)
+            with quiet_dependencies():
+                mlflow.log_text(recs.intervals.to_csv(index=False), "recommender_intervals.csv")
+                mlflow.log_text(recs.metrics.to_csv(index=False), "recommender_metrics.csv")
         pooled = result.intervals[result.intervals["scope"] == "all cutoffs"]
         for _, row in pooled.iterrows():
             mlflow.log_metrics({f"{row['model']}_{row['metric']}_diff": row["diff"],
@@ -165,4 +212,4 @@ def evaluate(settings: Settings, ws: Workspace, horizon_days: int | None = None,
         pred_path = ws.outputs_dir / "reports" / f"evaluation-{stamp}-predictions.parquet"
         write_parquet_atomic(result.predictions, pred_path)
         run_id = run.info.run_id
-    return EvaluationOutput(result, path, run_id)
+    return EvaluationOutput(result, path, run_id, recs)

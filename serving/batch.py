@@ -21,7 +21,8 @@ from features.storage import Workspace, write_json_atomic, write_parquet_atomic,
 from features.store import historical_features, materialize_as_of
 from serving.scoring import ChurnScorer, NextPurchaseScorer
 from training.labels import customer_orders, eligible_customers
-from training.registry import CHAMPION, CHURN_MODEL, NEXT_PURCHASE_MODEL, SEGMENT_MODEL, configure, get_alias, load_model
+from training.registry import (CHAMPION, CHURN_MODEL, NEXT_PURCHASE_MODEL, RECOMMENDER_MODEL, SEGMENT_MODEL, configure,
+                               get_alias, load_model)
 
 
 @dataclass
@@ -65,6 +66,16 @@ def load_segment_model(settings: Settings, ws: Workspace, alias: str = CHAMPION)
     model, ref = load_model(client, SEGMENT_MODEL, alias)
     return model, json.loads(ref.tags["feature_refs"]), {
         "name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id, "trained_as_of": ref.tags.get("as_of")}
+
+
+def load_recommender(settings: Settings, ws: Workspace, alias: str = CHAMPION) -> tuple[object, dict] | None:
+    """The registered recommender of ``alias`` and its registry info, or None when there is none."""
+    client = configure(settings, ws)
+    if get_alias(client, RECOMMENDER_MODEL, alias) is None:
+        return None
+    model, ref = load_model(client, RECOMMENDER_MODEL, alias)
+    return model, {"name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id,
+                   "trained_as_of": ref.tags.get("as_of")}
 
 
 SEGMENT_COLUMNS = ["customer_id", "recency_score", "frequency_score", "monetary_score", "rfm_segment",
@@ -135,6 +146,17 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
         models["segments"] = seg_info
         for col in ("rfm_segment", "lifecycle_stage", "value_tier"):
             table[col] = seg[col].to_numpy()
+    rec = load_recommender(settings, ws)
+    if rec is not None:
+        from training.recommend_pipeline import recommendation_tables, recommender_inputs
+
+        model, rec_info = rec
+        if model.as_of_ != as_of:  # the ranker stays; the lists are recomputed from the data before as_of
+            say(f"recommendation lists as of {as_of.date()} (model trained as of {model.as_of_.date()})")
+            model.refresh(*recommender_inputs(ws), as_of=as_of)
+        say(f"recommendations with {rec_info['name']} v{rec_info['version']} (@champion)")
+        frames.update(recommendation_tables(model, ids, settings.recommender.batch_k))
+        models["recommender"] = rec_info
     table = table.sort_values(["churn_probability", "value_at_risk"], ascending=False).reset_index(drop=True)
 
     out_dir = Path(out_dir)

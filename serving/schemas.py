@@ -108,3 +108,70 @@ class ErrorBody(BaseModel):
 
     error: str
     detail: str | None = None
+
+
+class RecommendRequest(_Strict):
+    """``POST /recommend`` body: one customer (known or not) and the storefront's filters."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    customer_id: str | None = Field(None, description="null or an unknown id: trending items, or items bought "
+                                                      "with context_product_ids")
+    k: int = Field(10, ge=1, description="number of items (max from config)")
+    list_name: Literal["all", "discovery"] = Field("all", alias="list", description="all (may repeat purchases) or "
+                                                   "discovery (never bought by this customer)")
+    exclude_purchased: bool = Field(False, description="drop items the customer bought before")
+    exclude_product_ids: list[str] = Field(default_factory=list, description="never return these")
+    categories: list[str] | None = Field(None, description="only items in these categories")
+    context_product_ids: list[str] = Field(default_factory=list, description="the basket or the viewed page: "
+                                                                            "never returned, used for unknown customers")
+    sold_within_days: float | None = Field(None, gt=0, description="only items someone bought in these last days")
+
+
+class RecommendedItem(BaseModel):
+    """One recommended product with its score and the reason it is recommended."""
+
+    rank: int
+    product_id: str
+    name: str | None = None
+    category: str | None = None
+    score: float
+    reason: str
+
+
+class RecommendResponse(BaseModel):
+    """``POST /recommend`` answer."""
+
+    model: ModelInfo
+    lists_as_of: str
+    customer_id: str | None
+    customer_known: bool
+    source: Literal["personal", "bought_together", "trending"]
+    unknown_product_ids: list[str] = Field(default_factory=list, description="given product ids the model does not "
+                                                                             "know (ignored)")
+    items: list[RecommendedItem]
+
+
+class SimilarItemsRequest(_Strict):
+    """``POST /similar_items`` body."""
+
+    product_id: str
+    k: int = Field(10, ge=1)
+
+
+class BoughtTogetherRequest(_Strict):
+    """``POST /bought_together`` body."""
+
+    product_ids: list[str] = Field(..., min_length=1)
+    k: int = Field(10, ge=1)
+
+
+class ItemsResponse(BaseModel):
+    """``POST /similar_items`` and ``/bought_together`` answer; ``source`` is ``trending`` when the given
+    products are unknown or have no neighbours."""
+
+    model: ModelInfo
+    lists_as_of: str
+    source: Literal["similar_items", "bought_together", "trending"]
+    unknown_product_ids: list[str] = Field(default_factory=list)
+    items: list[RecommendedItem]

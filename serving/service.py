@@ -8,6 +8,8 @@ Endpoints of ours:
 * ``POST /churn``  {"customer_ids": [...]} -> per-id churn probability, risk band and top drivers
 * ``POST /next_purchase`` {"customer_ids": [...]} -> per-id purchase probabilities, expected orders, spend, value
 * ``POST /segment`` {"customer_ids": [...]} -> per-id RFM scores and segment, lifecycle stage, value tier
+* ``POST /recommend`` {"customer_id", "k", "list", filters...} -> ranked products with score and reason
+* ``POST /similar_items`` {"product_id", "k"} and ``POST /bought_together`` {"product_ids", "k"}
 * ``GET /model_info`` -> registered model versions and feature freshness
 """
 
@@ -19,7 +21,9 @@ from fastapi import FastAPI
 
 from typing import TYPE_CHECKING
 
-from serving.schemas import CustomerIdsRequest, ChurnResponse, ModelInfo, NextPurchaseResponse, SegmentResponse
+from serving.schemas import (BoughtTogetherRequest, ChurnResponse, CustomerIdsRequest, ItemsResponse, ModelInfo,
+                             NextPurchaseResponse, RecommendRequest, RecommendResponse, SegmentResponse,
+                             SimilarItemsRequest)
 
 if TYPE_CHECKING:  # the state module pulls in Feast, MLflow and LightGBM: imported by the worker only
     from serving.state import ServiceState
@@ -70,6 +74,44 @@ class EcrmService:
         model = self._model("segments")
         return SegmentResponse(model=model, features_as_of=self.state.snapshot().get("as_of"),
                                results=self.state.score(req.customer_ids)["segments"])
+
+    def _recommender(self):
+        rec = self.state.recommender
+        if rec is None:
+            raise NotFound("no ecrm-recommender model is registered as champion: run `ecrm train` "
+                           "(the orders need product ids)")
+        return rec
+
+    @bentoml.api(route="/recommend")
+    def recommend(self, req: RecommendRequest, /) -> RecommendResponse:
+        """Top-k products for one customer (or a visitor with context products), each with score and reason."""
+        rec = self._recommender()
+        try:
+            out = rec.recommend(req.customer_id, req.k, req.list_name, req.exclude_purchased, req.exclude_product_ids,
+                                req.categories, req.context_product_ids, req.sold_within_days)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        return RecommendResponse(model=self._model("recommender"), **out)
+
+    @bentoml.api(route="/similar_items")
+    def similar_items(self, req: SimilarItemsRequest, /) -> ItemsResponse:
+        """Products bought by the customers who bought this one (trending for an unknown product)."""
+        rec = self._recommender()
+        try:
+            out = rec.similar_items(req.product_id, req.k)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        return ItemsResponse(model=self._model("recommender"), **out)
+
+    @bentoml.api(route="/bought_together")
+    def bought_together(self, req: BoughtTogetherRequest, /) -> ItemsResponse:
+        """Products most often in the same orders as these (trending when none is known)."""
+        rec = self._recommender()
+        try:
+            out = rec.bought_together(req.product_ids, req.k)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        return ItemsResponse(model=self._model("recommender"), **out)
 
     @http.get("/model_info")
     def model_info(self) -> dict:

@@ -10,7 +10,8 @@ import pandas as pd
 from configs.settings import Settings, load_settings
 from features.storage import Workspace
 from features.store import OnlineReader, online_snapshot_info, open_store
-from serving.batch import SEGMENT_COLUMNS, load_next_purchase_scorer, load_scorer, load_segment_model
+from serving.batch import SEGMENT_COLUMNS, load_next_purchase_scorer, load_recommender, load_scorer, load_segment_model
+from serving.recommendations import RecommendationService
 from serving.scoring import ChurnScorer, NextPurchaseScorer
 
 
@@ -28,6 +29,7 @@ class ServiceState:
     segment_refs: list[str] = field(default_factory=list)
     infos: dict[str, dict] = field(default_factory=dict)
     reader: OnlineReader | None = None
+    recommender: RecommendationService | None = None
     churn_positions: np.ndarray | None = None  # the churn model's columns within the reader's row
     _snapshot: tuple[float, dict] = (-1.0, {})
 
@@ -46,6 +48,9 @@ class ServiceState:
             state.next_purchase, state.infos["next_purchase"] = np_scorer
         if (seg := load_segment_model(settings, ws)) is not None:
             state.segments, state.segment_refs, state.infos["segments"] = seg
+        if (rec := load_recommender(settings, ws)) is not None:
+            state.recommender = RecommendationService(rec[0], rec[1], settings.recommender.max_k)
+            state.infos["recommender"] = rec[1]
         state.reader = OnlineReader(store, state.refs)
         state.churn_positions = np.array([state.reader.columns.index(c) for c in scorer.columns])
         state.smoke_check()
@@ -62,6 +67,8 @@ class ServiceState:
         cols = [r.replace(":", "__") for r in self.refs]
         frame = pd.DataFrame([[float("nan")] * len(cols)], columns=cols)
         self._score(["smoke"], frame, np.ones(1, dtype=bool))
+        if self.recommender is not None:
+            self.recommender.recommend("smoke", 10)
 
     def _lookup(self, customer_ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
         values, known = self.reader.read(customer_ids)

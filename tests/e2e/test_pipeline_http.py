@@ -84,6 +84,24 @@ def test_next_purchase_and_segment_outputs(shop):
     assert set(seg["value_tier"]) <= {"top", "big", "medium", "small"} and set(seg["abc_class"]) <= {"A", "B", "C"}
 
 
+def test_recommendation_outputs(shop):
+    _cfg, root = shop
+    churn = pd.read_parquet(root / "out" / "churn.parquet")
+    orders = Workspace(root / "ws").read_table("orders")
+    for name in ("recommendations", "recommendations_discovery"):
+        recs = pd.read_parquet(root / "out" / f"{name}.parquet")
+        assert list(recs.columns) == ["customer_id", "rank", "product_id", "score", "reason"]
+        assert set(recs["customer_id"]) == set(churn["customer_id"])  # every customer active in the prior 365 days
+        ranks = recs.groupby("customer_id")["rank"].apply(list)
+        assert all(r == list(range(1, 11)) for r in ranks)
+        assert not recs.duplicated(["customer_id", "product_id"]).any()
+        assert recs["reason"].str.len().gt(0).all()
+    disc = pd.read_parquet(root / "out" / "recommendations_discovery.parquet")
+    bought = orders.dropna(subset=["customer_id", "product_id"])[["customer_id", "product_id"]].drop_duplicates()
+    clash = disc.merge(bought.astype("string"), on=["customer_id", "product_id"])
+    assert clash.empty  # discovery = never bought before
+
+
 def test_evaluate_writes_a_report_with_every_section(shop):
     cfg, root = shop
     res = CliRunner().invoke(app, ["--config", str(cfg), "evaluate"], catch_exceptions=False)
@@ -92,7 +110,9 @@ def test_evaluate_writes_a_report_with_every_section(shop):
     reports = sorted((root / "ws" / "outputs" / "reports").glob("evaluation-*.html"))
     assert reports, res.output
     html = reports[-1].read_text()
-    for section in ("Set-up", "Verdicts: model minus its best baseline", "Churn", "Next purchase and value", "Segments", "CRM KPIs per quarter"):
+    assert "ranker minus best baseline, NDCG" in res.output
+    for section in ("Set-up", "Verdicts: model minus its best baseline", "Churn", "Next purchase and value", "Segments",
+                    "Recommendations", "CRM KPIs per quarter"):
         assert f">{section}<" in html, section
     assert html.count("data:image/png;base64,") >= 9  # gains, calibration, per-cutoff, groups, sizes, movement, KPIs
     res = CliRunner().invoke(app, ["--config", str(cfg), "compare"], catch_exceptions=False)
@@ -146,5 +166,37 @@ def test_http_service(shop, monkeypatch):
             assert http.post("/churn", json={"ids": ["1"]}).status_code == 400
             assert http.post("/churn", json={"customer_ids": []}).status_code == 400
             assert http.post("/churn", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+
+            # recommendations: the same lists over HTTP as in the batch output
+            recs = pd.read_parquet(root / "out" / "recommendations.parquet")
+            cid = recs["customer_id"].iloc[0]
+            r = http.post("/recommend", json={"customer_id": cid, "k": 10})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["model"]["name"] == "ecrm-recommender" and body["customer_known"] and body["source"] == "personal"
+            assert [x["product_id"] for x in body["items"]] == recs.loc[recs["customer_id"] == cid, "product_id"].tolist()
+            assert [x["rank"] for x in body["items"]] == list(range(1, 11)) and all(x["reason"] for x in body["items"])
+            first = body["items"][0]["product_id"]
+            r = http.post("/recommend", json={"customer_id": cid, "k": 5, "list": "discovery",
+                                              "exclude_product_ids": [first, "no-such-product"]})
+            assert r.status_code == 200, r.text
+            assert r.json()["unknown_product_ids"] == ["no-such-product"] and len(r.json()["items"]) == 5
+            assert first not in [x["product_id"] for x in r.json()["items"]]
+            r = http.post("/recommend", json={"customer_id": "no-such-customer", "k": 4})
+            assert r.json()["source"] == "trending" and not r.json()["customer_known"] and len(r.json()["items"]) == 4
+            r = http.post("/recommend", json={"customer_id": None, "context_product_ids": [first]})
+            assert r.json()["source"] in ("bought_together", "trending")
+            assert first not in [x["product_id"] for x in r.json()["items"]]
+            r = http.post("/similar_items", json={"product_id": first, "k": 3})
+            assert r.status_code == 200 and r.json()["source"] in ("similar_items", "trending"), r.text
+            r = http.post("/similar_items", json={"product_id": "no-such-product", "k": 3})
+            assert r.json()["source"] == "trending" and r.json()["unknown_product_ids"] == ["no-such-product"]
+            r = http.post("/bought_together", json={"product_ids": [first], "k": 3})
+            assert r.status_code == 200 and 0 < len(r.json()["items"]) <= 3, r.text
+            too_big = http.post("/recommend", json={"customer_id": cid, "k": 1000})
+            assert too_big.status_code == 400 and "maximum per request" in too_big.text
+            bad_cat = http.post("/recommend", json={"customer_id": cid, "categories": ["no-such-category"]})
+            assert bad_cat.status_code == 400 and "no-such-category" in bad_cat.text
+            assert http.post("/recommend", json={"customer_id": cid, "list": "nope"}).status_code == 400
     finally:
         assert stop_background(ws)

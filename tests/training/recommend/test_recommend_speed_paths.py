@@ -61,3 +61,18 @@ def test_negative_sampling_keeps_every_positive_and_caps_negatives():
     assert (neg == full.clip(upper=5).loc[neg.index]).all()
     pd.testing.assert_frame_equal(out, m._sample_negatives(df))  # seeded
     assert len(Recommender(max_negatives=None)._sample_negatives(df)) == n
+
+
+def test_discovery_ranker_has_smaller_better_populated_trees():
+    m = Recommender()  # all: 31 leaves, 50 rows per leaf; discovery: 15 leaves, 200 rows per leaf
+    assert m._tree_params("all", 1_000_000) == (31, 50)
+    assert m._tree_params("discovery", 1_000_000) == (15, 200)
+    # capped at rows // (2 * leaves), so a small shop still grows trees
+    assert m._tree_params("discovery", 3_000) == (15, 100)
+    assert m._tree_params("all", 1_000) == (31, 16)
+    assert m._tree_params("discovery", 10) == (15, 1)
+    # None: the discovery ranker uses the `all` settings
+    same = Recommender(num_leaves=7, min_child_samples=20, discovery_num_leaves=None, discovery_min_child_samples=None)
+    assert same._tree_params("discovery", 1_000_000) == same._tree_params("all", 1_000_000) == (7, 20)
+    lgbm = m._ranker(10, *m._tree_params("discovery", 1_000_000))
+    assert (lgbm.get_params()["num_leaves"], lgbm.get_params()["min_child_samples"]) == (15, 200)

@@ -248,6 +248,10 @@ def test_lambdarank_on_a_small_synthetic_shop():
     m.fit(shop["orders"], shop["products"], shop["sessions"], as_of=as_of, training_cutoffs=2)
     assert m.fit_info_["ranker"] == "lambdarank"
     assert m.fit_info_["has_sessions"] and m.fit_info_["has_categories"]
+    d = m.fit_info_["discovery"]  # discovery trees: 15 leaves, min_child_samples capped by the rows
+    assert d["num_leaves"] == 15 and d["min_child_samples"] == min(200, d["train_rows"] // 30)
+    assert m.ranker_discovery_.get_params()["min_child_samples"] == d["min_child_samples"]
+    assert m.fit_info_["all"]["num_leaves"] == 31 and m.fit_info_["all"]["min_child_samples"] == 10
     known = [c for c in m.cust_ids_[:20]]
     df = m.recommend_batch(known, k=10, list="discovery")
     seen = shop["orders"].loc[(shop["orders"]["ordered_at"] < as_of) & ~shop["orders"]["is_return"],
