@@ -12,25 +12,41 @@ import socket
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pandas as pd
 
+from cli.demo import run_demo_pipeline
 from configs.settings import load_settings
 from features.storage import Workspace
-from features.synthetic_stage import synthesize_into
-from serving.batch import score_batch
-from serving.process import start_background, stop_background
-from training.churn_pipeline import train_churn
-from training.next_purchase_pipeline import train_next_purchase
-from training.segment_pipeline import train_segments
+from serving.process import stop_background
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def _stage(name: str):
+    t0 = time.perf_counter()
+    print(f"-- {name}", flush=True)
+    yield lambda msg: print(f"   +{time.perf_counter() - t0:5.1f}s {msg}", flush=True)
+
+
+def _latency(http: httpx.Client, route: str, bodies: list[dict]) -> tuple[list[float], int]:
+    for body in bodies[:20]:  # warm-up
+        http.post(route, json=body)
+    values, errors = [], 0
+    for body in bodies:
+        t0 = time.perf_counter()
+        r = http.post(route, json=body)
+        values.append((time.perf_counter() - t0) * 1000)
+        errors += r.status_code != 200
+    return values, errors
 
 
 def main() -> None:
@@ -42,49 +58,29 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="ecrm-bench-"))
     settings = load_settings(workspace=root / "ws")
     ws = Workspace(settings.workspace)
-    times: dict[str, float] = {}
+    lat: dict[str, list[float]] = {}
+    errors = 0
     try:
         t = time.perf_counter()
-        synthesize_into(settings, ws, customers=args.customers)
-        times["synthesize"] = time.perf_counter() - t
-        t = time.perf_counter()
-        churn = train_churn(settings, ws)
-        times["features + train churn"] = time.perf_counter() - t
-        t = time.perf_counter()
-        train_next_purchase(settings, ws, base=churn.data)
-        times["train next purchase"] = time.perf_counter() - t
-        t = time.perf_counter()
-        train_segments(settings, ws)
-        times["train segments"] = time.perf_counter() - t
-        t = time.perf_counter()
-        score_batch(settings, ws, ws.outputs_dir / "latest")
-        times["score"] = time.perf_counter() - t
-        t = time.perf_counter()
-        url, _ = start_background(settings, ws, port=_free_port(), timeout=180)
-        times["server start (to /readyz)"] = time.perf_counter() - t
-        ids = pd.read_parquet(ws.outputs_dir / "latest" / "churn.parquet", columns=["customer_id"])["customer_id"]
+        run = run_demo_pipeline(settings, ws, _stage, port=_free_port(), customers=args.customers)
+        total = time.perf_counter() - t
+        ids = pd.read_parquet(run.out / "churn.parquet", columns=["customer_id"])["customer_id"]
         ids = ids.sample(n=args.requests, replace=True, random_state=0).tolist()
-        lat: dict[str, list[float]] = {}
-        errors = 0
-        with httpx.Client(base_url=url, timeout=10) as http:
+        one = [{"customer_ids": [c]} for c in ids]
+        with httpx.Client(base_url=run.url, timeout=10) as http:
             for route in ("/churn", "/next_purchase", "/segment"):
-                for cid in ids[:20]:  # warm-up
-                    http.post(route, json={"customer_ids": [cid]})
-                lat[route] = []
-                for cid in ids:
-                    t0 = time.perf_counter()
-                    r = http.post(route, json={"customer_ids": [cid]})
-                    lat[route].append((time.perf_counter() - t0) * 1000)
-                    errors += r.status_code != 200
-        stop_background(ws)
+                lat[route], e = _latency(http, route, one)
+                errors += e
+            lat["/recommend"], e = _latency(http, "/recommend", [{"customer_id": c, "k": 10} for c in ids])
+            errors += e
     finally:
         stop_background(ws)
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print("\necrm demo benchmark (fresh workspace, embedded default stores)")
-    for k, v in times.items():
+    print("\necrm demo benchmark (fresh workspace, embedded default stores, the stages of `ecrm demo`)")
+    for k, v in run.seconds.items():
         print(f"  {k:<28} {v:7.1f} s")
-    print(f"  {'demo total (after install)':<28} {sum(times.values()):7.1f} s")
+    print(f"  {'demo total (after install)':<28} {total:7.1f} s")
     print(f"\none customer per request, {args.requests} sequential requests per endpoint ({errors} errors):")
     for route, values in lat.items():
         q = statistics.quantiles(values, n=100)

@@ -86,6 +86,19 @@ def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
         raise
 
 
+def write_bytes_atomic(data: bytes, path: Path) -> None:
+    """Write bytes to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_text_atomic(text: str, path: Path) -> None:
     """Write text to ``path`` atomically (temporary file in the same folder, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ feature snapshot into the online store so the HTTP service answers with identica
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 from configs.settings import Settings
 from features.pipeline import CUSTOMER_VIEWS, prepare_features
 from features.snapshots import as_utc, default_as_of
-from features.storage import Workspace, write_json_atomic, write_parquet_atomic, write_text_atomic
+from features.storage import Workspace, write_bytes_atomic, write_json_atomic, write_parquet_atomic, write_text_atomic
 from features.store import historical_features, materialize_as_of
 from serving.scoring import ChurnScorer, NextPurchaseScorer
 from training.labels import customer_orders, eligible_customers
@@ -68,14 +69,28 @@ def load_segment_model(settings: Settings, ws: Workspace, alias: str = CHAMPION)
         "name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id, "trained_as_of": ref.tags.get("as_of")}
 
 
+def _refreshed_lists_path(ws: Workspace) -> Path:
+    return ws.state_dir / "recommender_lists.pkl"
+
+
 def load_recommender(settings: Settings, ws: Workspace, alias: str = CHAMPION) -> tuple[object, dict] | None:
-    """The registered recommender of ``alias`` and its registry info, or None when there is none."""
+    """The registered recommender of ``alias`` and its registry info, or None when there is none.
+
+    When ``ecrm score`` recomputed this version's lists as of another date (``score --as-of``), those
+    lists are served, so that HTTP and batch answer alike."""
     client = configure(settings, ws)
-    if get_alias(client, RECOMMENDER_MODEL, alias) is None:
+    ref = get_alias(client, RECOMMENDER_MODEL, alias)
+    if ref is None:
         return None
-    model, ref = load_model(client, RECOMMENDER_MODEL, alias)
-    return model, {"name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id,
-                   "trained_as_of": ref.tags.get("as_of")}
+    info = {"name": ref.name, "version": ref.version, "alias": alias, "run_id": ref.run_id,
+            "trained_as_of": ref.tags.get("as_of")}
+    path = _refreshed_lists_path(ws)
+    if path.is_file():
+        saved = pickle.loads(path.read_bytes())
+        if saved.get("name") == ref.name and saved.get("version") == ref.version:
+            return saved["model"], info
+    model, _ = load_model(client, RECOMMENDER_MODEL, alias)
+    return model, info
 
 
 SEGMENT_COLUMNS = ["customer_id", "recency_score", "frequency_score", "monetary_score", "rfm_segment",
@@ -152,8 +167,11 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
 
         model, rec_info = rec
         if model.as_of_ != as_of:  # the ranker stays; the lists are recomputed from the data before as_of
-            say(f"recommendation lists as of {as_of.date()} (model trained as of {model.as_of_.date()})")
+            say(f"recommendation lists as of {as_of.date()} (model trained as of {pd.Timestamp(rec_info['trained_as_of']).date()})")
             model.refresh(*recommender_inputs(ws), as_of=as_of)
+            # what the service serves for this version from now on (see load_recommender)
+            write_bytes_atomic(pickle.dumps({"name": rec_info["name"], "version": rec_info["version"],
+                                             "model": model}), _refreshed_lists_path(ws))
         say(f"recommendations with {rec_info['name']} v{rec_info['version']} (@champion)")
         frames.update(recommendation_tables(model, ids, settings.recommender.batch_k))
         models["recommender"] = rec_info

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,7 @@ def server_env(ws: Workspace) -> dict[str, str]:
     env["ECRM_WORKSPACE"] = str(ws.root)
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    env.setdefault("OMP_NUM_THREADS", "1")  # one request = a few rows: OpenMP worker threads only add waiting
     return env
 
 
@@ -108,9 +110,27 @@ def wait_ready(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = 
     raise RuntimeError(f"the server at {url} was not ready after {timeout:.0f}s")
 
 
-def start_background(settings: Settings, ws: Workspace, port: int | None = None, host: str | None = None,
-                     timeout: float = 90.0) -> tuple[str, Path]:
-    """(Re)start this workspace's server detached; wait until ready. Returns its URL and log file."""
+@dataclass
+class BackgroundServer:
+    """A server process started by :func:`launch_background`; :meth:`wait` blocks until it is ready."""
+
+    url: str
+    log: Path
+    proc: subprocess.Popen
+    ws: Workspace
+
+    def wait(self, timeout: float = 90.0) -> None:
+        """Wait for ``/readyz``; on failure stop the server and raise RuntimeError naming the log."""
+        try:
+            wait_ready(self.url, timeout, self.proc)
+        except RuntimeError as exc:
+            stop_background(self.ws)
+            raise RuntimeError(f"{exc}; see {self.log}") from exc
+
+
+def launch_background(settings: Settings, ws: Workspace, port: int | None = None,
+                      host: str | None = None) -> BackgroundServer:
+    """(Re)start this workspace's server detached, without waiting for it to be ready."""
     host = host or settings.serving.host
     port = port or settings.serving.port
     stop_background(ws)
@@ -122,10 +142,12 @@ def start_background(settings: Settings, ws: Workspace, port: int | None = None,
         proc = subprocess.Popen(server_command(host, port), env=server_env(ws), stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     _pid_file(ws).write_text(f"{proc.pid} {host}:{port}\n")
-    url = f"http://{host}:{port}"
-    try:
-        wait_ready(url, timeout, proc)
-    except RuntimeError as exc:
-        stop_background(ws)
-        raise RuntimeError(f"{exc}; see {log}") from exc
-    return url, log
+    return BackgroundServer(f"http://{host}:{port}", log, proc, ws)
+
+
+def start_background(settings: Settings, ws: Workspace, port: int | None = None, host: str | None = None,
+                     timeout: float = 90.0) -> tuple[str, Path]:
+    """(Re)start this workspace's server detached; wait until ready. Returns its URL and log file."""
+    server = launch_background(settings, ws, port, host)
+    server.wait(timeout)
+    return server.url, server.log

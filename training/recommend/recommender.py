@@ -326,13 +326,35 @@ class Recommender:
         info["ranker"] = "lambdarank" if self.ranker_all_ is not None else "fallback ordering (too little history)"
 
         say(f"lists as of {self.as_of_.date()}")
-        snap = Snapshot(enc, self.as_of_, horizon_days)
-        models = fit_cutoff_models(snap, lam, cfg)
-        builder = CandidateBuilder(snap, models, cfg)
-        self._store_catalog(enc, snap, models)
-        self._store_lists(enc, snap, builder)
+        self._precompute(enc, cfg)
         info["fit_seconds"] = round(time.perf_counter() - t0, 2)
         self.fit_info_ = info
+        return self
+
+    def _precompute(self, enc: Encoded, cfg: CandidateConfig) -> None:
+        """Catalog, neighbours and both lists of every customer as of ``self.as_of_``."""
+        snap = Snapshot(enc, self.as_of_, self.horizon_days_)
+        models = fit_cutoff_models(snap, self.ease_lambda_, cfg)
+        self._store_catalog(enc, snap, models)
+        self._store_lists(enc, snap, CandidateBuilder(snap, models, cfg))
+
+    def refresh(self, orders: pd.DataFrame, products: pd.DataFrame | None = None,
+                sessions: pd.DataFrame | None = None, *, as_of, progress: Callable[[str], None] | None = None
+                ) -> "Recommender":
+        """Recompute the lists as of a new date from the events strictly before it, with the fitted rankers
+        and EASE ``lambda`` (nothing is learned: this is what ``ecrm score --as-of`` does)."""
+        if not hasattr(self, "features_"):
+            raise RuntimeError("this Recommender is not fitted yet: call fit() first")
+        with thread_limit(self.n_jobs):
+            self.as_of_ = as_utc(as_of)
+            if progress is not None:
+                progress(f"lists as of {self.as_of_.date()}")
+            enc = Encoded(orders, products, sessions, self.as_of_)
+            features = feature_names(enc.has_categories, enc.has_sessions)
+            if features != self.features_:
+                raise ValueError("the data to refresh from lacks inputs the rankers were trained with "
+                                 f"(categories: {enc.has_categories}, sessions: {enc.has_sessions})")
+            self._precompute(enc, self.candidates or CandidateConfig())
         return self
 
     # ------------------------------------------------------------------------------------------

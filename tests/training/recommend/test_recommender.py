@@ -264,3 +264,20 @@ def test_lambdarank_on_a_small_synthetic_shop():
     assert df["reason"].str.len().gt(0).all()
     back = pickle.loads(pickle.dumps(m))
     assert list(back.recommend(known[0])) == list(m.recommend(known[0]))
+
+
+def test_refresh_recomputes_lists_as_of_a_new_date_without_learning():
+    earlier = pd.Timestamp("2024-03-16", tz="UTC")
+    refreshed = Recommender(use_ranker=False, ease_lambdas=(50.0,)).fit(make_orders(), PRODUCTS, as_of=T)
+    refreshed.refresh(make_orders(), PRODUCTS, as_of=earlier)
+    fresh = Recommender(use_ranker=False, ease_lambdas=(50.0,)).fit(make_orders(), PRODUCTS, as_of=earlier)
+    assert refreshed.as_of_ == earlier
+    for cust in ("A", "B", "C", "D", "nobody"):
+        for lst in ("all", "discovery"):
+            assert list(refreshed.recommend(cust, 4, list=lst)) == list(fresh.recommend(cust, 4, list=lst)), (cust, lst)
+    # at the earlier date C has only O6 (P3, P4 on 2024-03-15); O7 (P4 again, 2024-03-25) is not seen
+    top = refreshed.recommend("C", 2)
+    assert top.customer_known and {r.product_id for r in top} == {"P3", "P4"}
+    assert [r.reason for r in top] == ["bought before (once)"] * 2
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Recommender().refresh(make_orders(), PRODUCTS, as_of=T)
