@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export BENTOML_DO_NOT_TRACK := true
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-all bench stop clean lock
+.PHONY: install demo test test-all bench loadtest stop clean lock
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ test-all: install
 
 bench: install
 	$(VENV)/bin/python -m benchmarks.demo_bench
+
+loadtest: install
+	$(VENV)/bin/python -m benchmarks.loadtest
 
 stop:
 	@$(VENV)/bin/python -c 'from configs.settings import load_settings; from features.storage import Workspace; from serving.process import stop_background; print("stopped" if stop_background(Workspace(load_settings().workspace)) else "no server running")'

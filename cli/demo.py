@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from configs.settings import Settings
+from configs.settings import ComputeSettings, Settings
 from features.storage import Workspace
 from training.registry import tracking_uri
 
@@ -69,13 +69,15 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
     t = time.perf_counter()
     with stage("2/4 features + models") as say:
         configure(settings, ws)  # create the tracking database and experiment before two processes write to it
+        # two trainers share the machine: one LightGBM thread each (more threads only wait on each other)
+        here = settings.model_copy(update={"compute": ComputeSettings(threads=1)})
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
             say("recommender: training in a second process")
             recommender = pool.submit(_train_recommender_in_child, settings, str(ws.root))
-            churn = train_churn(settings, ws, progress=say)
-            train_next_purchase(settings, ws, progress=say, base=churn.data)
-            train_segments(settings, ws, progress=say)
+            churn = train_churn(here, ws, progress=say)
+            train_next_purchase(here, ws, progress=say, base=churn.data)
+            train_segments(here, ws, progress=say)
             if not recommender.done():
                 say("waiting for the recommender")
             say(f"recommender: {recommender.result()}")
@@ -83,7 +85,7 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
 
     t = time.perf_counter()
     with stage("3/4 score + start the server") as say:
-        server = launch_background(settings, ws, port=port)  # starts (imports, loads models) while we score
+        server = launch_background(settings, ws, port=port, auth=False)  # local demo: no API keys; starts (imports, loads models) while we score
         say(f"server starting on {server.url} (log: {server.log})")
         try:
             res = score_batch(settings, ws, out, progress=say)
@@ -119,7 +121,8 @@ ecrm demo is running.
   Recommendations:     {out / 'recommendations.parquet'} (and recommendations_discovery.parquet)
   MLflow runs:         {tracking_uri(c.settings, c.ws)}
                        browse with: .venv/bin/mlflow ui --backend-store-uri {tracking_uri(c.settings, c.ws)}
-  Server:              {url}  (stop with: make stop)
+  Server:              {url}  (stop with: make stop; the demo server needs no API key,
+                       `ecrm serve` does: set ECRM_API_KEYS and send X-API-Key)
 
 Try it:
   curl -s -X POST {url}/churn -H 'Content-Type: application/json' -d '{body}'

@@ -159,6 +159,9 @@ def score(
         res = score_batch(c.settings, c.ws, out, as_of=as_of, progress=say)
         say(f"{res.n_scored} customers scored; risk bands {res.band_counts}")
         say(f"wrote {', '.join(res.outputs)} (and score_manifest.json) in {res.out_dir}")
+    for w in res.warnings:
+        mark = {"warning": "WARNING", "ok": "ok", "unavailable": "n/a"}[w["status"]]
+        typer.echo(f"{mark:<8} {w['indicator']:<26} {w['message']}")
 
 
 @app.command()

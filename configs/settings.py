@@ -153,12 +153,31 @@ class EvaluationSettings(_Frozen):
     )
 
 
+class WarningSettings(_Frozen):
+    """Warning thresholds on key CRM indicators (see serving/crm_warnings.py)."""
+
+    top_tier_high_risk_share_max: float = Field(0.25, ge=0, le=1, description="top value tier at high churn risk")
+    churned_rate_max: float = Field(0.5, ge=0, le=1, description="scored customers in lifecycle stage churned")
+    repeat_purchase_rate_min: float = Field(0.2, ge=0, le=1, description="last quarter's repeat-purchase rate")
+    new_customers_drop_max: float = Field(0.3, ge=0, le=1, description="drop of new customers vs the quarter before")
+
+
+class ComputeSettings(_Frozen):
+    """How much of the machine model fitting may use (not part of any model's configuration)."""
+
+    threads: int = Field(0, ge=0, description="LightGBM threads when fitting the customer models; 0 = every core")
+
+
 class ServingSettings(_Frozen):
     """The HTTP service."""
 
     host: str = "127.0.0.1"
     port: int = Field(3000, gt=0, lt=65536)
     max_ids_per_request: int = Field(1000, gt=0)
+    max_body_bytes: int = Field(1_048_576, gt=0, description="larger request bodies get 413")
+    auth: bool = Field(True, description="require an X-API-Key header (keys: ECRM_API_KEYS or api_keys_file)")
+    reload_seconds: float = Field(30.0, ge=0, description="how often to look for a new champion (0 = never)")
+    api_keys_file: Path | None = Field(None, description="file with one accepted API key per line")
 
 
 class Settings(_Frozen):
@@ -173,6 +192,8 @@ class Settings(_Frozen):
     recommender: RecommenderSettings = Field(default_factory=RecommenderSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    compute: ComputeSettings = Field(default_factory=ComputeSettings)
+    warnings: WarningSettings = Field(default_factory=WarningSettings)
 
 
 class ConfigError(ValueError):

@@ -106,6 +106,10 @@ def online_snapshot_info(ws: Workspace) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+class OnlineStoreUnavailable(RuntimeError):
+    """The online store did not answer (server down, file unreadable); the message says why."""
+
+
 class OnlineReader:
     """Reads a fixed list of features for customer ids from the configured online store, as floats.
 
@@ -139,8 +143,16 @@ class OnlineReader:
         values = np.full((len(keys), len(self.refs)), np.nan)
         known = np.zeros(len(keys), dtype=bool)
         for view, names, positions in self._views:
-            rows = self._provider.online_read(config=self._config, table=view, entity_keys=keys,
-                                              requested_features=names)
+            try:
+                rows = self._provider.online_read(config=self._config, table=view, entity_keys=keys,
+                                                  requested_features=names)
+            except Exception as exc:  # any backend error: the caller answers 503 and retries next time
+                from feast.infra.provider import get_provider
+
+                self._provider = get_provider(self._config)  # a fresh connection for the next request
+                store = self._config.online_store.type
+                raise OnlineStoreUnavailable(f"the {store} online store is unavailable: "
+                                             f"{type(exc).__name__}: {exc}") from exc
             for i, (_ts, feats) in enumerate(rows):
                 if not feats:
                     continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,8 @@ from features.pipeline import CUSTOMER_VIEWS, prepare_features
 from features.snapshots import as_utc, default_as_of
 from features.storage import Workspace, write_bytes_atomic, write_json_atomic, write_parquet_atomic, write_text_atomic
 from features.store import historical_features, materialize_as_of
+from serving.at_risk import at_risk_path, at_risk_table
+from serving.crm_warnings import evaluate_warnings
 from serving.scoring import ChurnScorer, NextPurchaseScorer
 from training.labels import customer_orders, eligible_customers
 from training.registry import (CHAMPION, CHURN_MODEL, NEXT_PURCHASE_MODEL, RECOMMENDER_MODEL, SEGMENT_MODEL, configure,
@@ -36,6 +38,7 @@ class ScoreResult:
     model_version: int
     band_counts: dict[str, int]
     outputs: list[str]
+    warnings: list[dict] = field(default_factory=list)
 
 
 def load_scorer(settings: Settings, ws: Workspace, alias: str = CHAMPION) -> tuple[ChurnScorer, dict]:
@@ -188,9 +191,21 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     for name, frame in frames.items():
         write_parquet_atomic(frame, out_dir / f"{name}.parquet")
         outputs.append(f"{name}.parquet")
+    warnings = evaluate_warnings(table, orders, as_of, settings.warnings)
+    record = {"as_of": as_of.isoformat(), "warnings": warnings}
+    write_json_atomic(record, out_dir / "warnings.json")
+    outputs.append("warnings.json")
     bands = table["risk_band"].value_counts().to_dict()
     write_json_atomic({"as_of": as_of.isoformat(), "model": info, "models": models, "customers": len(table),
                        "risk_bands": bands, "outputs": outputs}, out_dir / "score_manifest.json")
     say("loading the same feature snapshot into the online store")
     materialize_as_of(store, ws, as_of, [v for v in views if v.startswith("customer_")])
-    return ScoreResult(out_dir, as_of, len(table), info["version"], bands, outputs)
+    write_json_atomic(record, warnings_path(ws))  # what GET /warnings answers
+    customers = ws.read_table("customers") if ws.has_table("customers") else None
+    write_parquet_atomic(at_risk_table(table, customers), at_risk_path(ws))  # what POST /at_risk answers
+    return ScoreResult(out_dir, as_of, len(table), info["version"], bands, outputs, warnings)
+
+
+def warnings_path(ws: Workspace) -> Path:
+    """The warnings of the scoring run the online store holds (read by ``GET /warnings``)."""
+    return ws.state_dir / "warnings.json"

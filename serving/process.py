@@ -18,6 +18,7 @@ import httpx
 
 from configs.settings import Settings
 from features.storage import Workspace
+from serving.auth import load_api_keys
 
 SERVICE = "serving.service:EcrmService"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,10 +30,12 @@ def server_command(host: str, port: int) -> list[str]:
     return [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port), "--working-dir", str(PROJECT_ROOT)]
 
 
-def server_env(ws: Workspace) -> dict[str, str]:
-    """Environment of the server process: the workspace, and no telemetry."""
+def server_env(ws: Workspace, auth: bool = True) -> dict[str, str]:
+    """Environment of the server process: the workspace, no telemetry; ``auth=False`` turns API keys off."""
     env = dict(os.environ)
     env["ECRM_WORKSPACE"] = str(ws.root)
+    if not auth:
+        env["ECRM_AUTH"] = "off"
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("OMP_NUM_THREADS", "1")  # one request = a few rows: OpenMP worker threads only add waiting
@@ -52,6 +55,7 @@ def run_foreground(settings: Settings, ws: Workspace, port: int | None = None, h
     port = port or settings.serving.port
     if port_in_use(host, port):
         raise ValueError(f"port {port} on {host} is already in use: choose another with --port")
+    load_api_keys(settings)  # fail here, with the message, rather than in the server's log
     return subprocess.call(server_command(host, port), env=server_env(ws))
 
 
@@ -129,9 +133,13 @@ class BackgroundServer:
 
 
 def launch_background(settings: Settings, ws: Workspace, port: int | None = None,
-                      host: str | None = None) -> BackgroundServer:
-    """(Re)start this workspace's server detached, without waiting for it to be ready."""
+                      host: str | None = None, auth: bool = True) -> BackgroundServer:
+    """(Re)start this workspace's server detached, without waiting for it to be ready.
+
+    ``auth=False`` serves without API keys (``ecrm demo``'s local server)."""
     host = host or settings.serving.host
+    if auth:
+        load_api_keys(settings)  # fail here, with the message, rather than in the server's log
     port = port or settings.serving.port
     stop_background(ws)
     if port_in_use(host, port):
@@ -139,15 +147,15 @@ def launch_background(settings: Settings, ws: Workspace, port: int | None = None
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     log = ws.state_dir / "server.log"
     with open(log, "ab") as fh:
-        proc = subprocess.Popen(server_command(host, port), env=server_env(ws), stdout=fh, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(server_command(host, port), env=server_env(ws, auth), stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     _pid_file(ws).write_text(f"{proc.pid} {host}:{port}\n")
     return BackgroundServer(f"http://{host}:{port}", log, proc, ws)
 
 
 def start_background(settings: Settings, ws: Workspace, port: int | None = None, host: str | None = None,
-                     timeout: float = 90.0) -> tuple[str, Path]:
+                     timeout: float = 90.0, auth: bool = True) -> tuple[str, Path]:
     """(Re)start this workspace's server detached; wait until ready. Returns its URL and log file."""
-    server = launch_background(settings, ws, port, host)
+    server = launch_background(settings, ws, port, host, auth)
     server.wait(timeout)
     return server.url, server.log

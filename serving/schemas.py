@@ -175,3 +175,15 @@ class ItemsResponse(BaseModel):
     source: Literal["similar_items", "bought_together", "trending"]
     unknown_product_ids: list[str] = Field(default_factory=list)
     items: list[RecommendedItem]
+
+
+class AtRiskRequest(_Strict):
+    """``POST /at_risk`` body: the retention team's filters and the page wanted."""
+
+    min_probability: float = Field(0.5, ge=0, le=1, description="churn probability at or above which a customer is listed")
+    segments: list[str] | None = Field(None, description="RFM segments, e.g. ['At risk', 'Champions']")
+    value_tiers: list[str] | None = Field(None, description="value tiers: top, big, medium, small")
+    lifecycle_stages: list[str] | None = Field(None, description="new, repeat, loyal, lapsing, churned")
+    countries: list[str] | None = None
+    page: int = Field(1, ge=1)
+    page_size: int = Field(100, ge=1, le=1000)

@@ -13,20 +13,28 @@ Endpoints of ours:
 * ``POST /segment`` {"customer_ids": [...]} -> per-id RFM scores and segment, lifecycle stage, value tier
 * ``POST /recommend`` {"customer_id", "k", "list", filters...} -> ranked products with score and reason
 * ``POST /similar_items`` {"product_id", "k"} and ``POST /bought_together`` {"product_ids", "k"}
+* ``GET /customers/{id}`` -> customer 360: churn with drivers, next purchase, segments, recommendations
+* ``POST /at_risk`` {filters, page} and ``GET /at_risk.csv`` -> the retention team's at-risk list
+* ``GET /warnings`` -> CRM warning indicators of the last scoring run
 * ``GET /model_info`` -> registered model versions and feature freshness
 """
 
 from __future__ import annotations
 
 import gc
+import json
+from contextlib import contextmanager
 
 import bentoml
-from bentoml.exceptions import InvalidArgument, NotFound
-from fastapi import FastAPI
+from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
+from fastapi import FastAPI, Query, Response
+from fastapi.responses import JSONResponse
 
 from typing import TYPE_CHECKING
 
-from serving.schemas import (BoughtTogetherRequest, ChurnResponse, CustomerIdsRequest, ItemsResponse, ModelInfo,
+from serving.auth import ApiKeyMiddleware
+from serving.limits import BodyLimitMiddleware
+from serving.schemas import (AtRiskRequest, BoughtTogetherRequest, ChurnResponse, CustomerIdsRequest, ItemsResponse, ModelInfo,
                              NextPurchaseResponse, RecommendRequest, RecommendResponse, SegmentResponse,
                              SimilarItemsRequest)
 
@@ -34,6 +42,14 @@ if TYPE_CHECKING:  # the state module pulls in Feast, MLflow and LightGBM: impor
     from serving.state import ServiceState
 
 http = FastAPI(title="ecrm")
+
+
+def _refreeze() -> None:
+    """The loaded models and stores live until the next reload: keep them out of the garbage collector's
+    full passes, which otherwise walk them all and show up as latency spikes."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 @bentoml.service(name="ecrm", workers=1, traffic={"timeout": 30})
@@ -44,11 +60,35 @@ class EcrmService:
     def __init__(self) -> None:
         from serving.state import ServiceState  # here, not at import: BentoML's supervisor imports this module too
 
-        self.state: ServiceState = ServiceState.load()
-        # the loaded models and stores live as long as the process: keep them out of the garbage
-        # collector's full passes, which otherwise walk them all and show up as latency spikes
-        gc.collect()
-        gc.freeze()
+        from serving.reload import Reloader
+        from serving.service_metrics import ServiceMetrics
+
+        state = ServiceState.load()
+        settings, ws = state.settings, state.ws
+        metrics = ServiceMetrics()
+        self._reloader = Reloader(state, lambda: ServiceState.load(settings),
+                                  lambda: ServiceState.champion_versions(settings, ws),
+                                  lambda s: s.versions(), after_swap=_refreeze,
+                                  after_check=lambda r: metrics.update(r.state, r.refused))
+        metrics.update(state, None)
+        if settings.serving.reload_seconds > 0:
+            self._reloader.start(settings.serving.reload_seconds)
+        _refreeze()
+
+    @property
+    def state(self) -> "ServiceState":
+        """The state serving now (replaced whole by the hot reload)."""
+        return self._reloader.state
+
+    @contextmanager
+    def _store(self):
+        """Online-store failures become 503 with the reason; the next request tries the store again."""
+        from features.store import OnlineStoreUnavailable
+
+        try:
+            yield
+        except OnlineStoreUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from exc
 
     def _check(self, req: CustomerIdsRequest) -> None:
         limit = self.state.settings.serving.max_ids_per_request
@@ -65,24 +105,28 @@ class EcrmService:
     async def churn(self, req: CustomerIdsRequest, /) -> ChurnResponse:
         """Churn probability, risk band and top drivers for each requested customer id."""
         self._check(req)
+        with self._store():
+            results = self.state.churn(req.customer_ids)
         return ChurnResponse(model=self._model("churn"), features_as_of=self.state.snapshot().get("as_of"),
-                             results=self.state.churn(req.customer_ids))
+                             results=results)
 
     @bentoml.api(route="/next_purchase")
     async def next_purchase(self, req: CustomerIdsRequest, /) -> NextPurchaseResponse:
         """P(order in 30 days / in the horizon), expected orders and spend, next-order date, 12-month value."""
         self._check(req)
         model = self._model("next_purchase")
-        return NextPurchaseResponse(model=model, features_as_of=self.state.snapshot().get("as_of"),
-                                    results=self.state.score(req.customer_ids)["next_purchase"])
+        with self._store():
+            results = self.state.score(req.customer_ids)["next_purchase"]
+        return NextPurchaseResponse(model=model, features_as_of=self.state.snapshot().get("as_of"), results=results)
 
     @bentoml.api(route="/segment")
     async def segment(self, req: CustomerIdsRequest, /) -> SegmentResponse:
         """RFM scores and segment, lifecycle stage, value tier, ABC class and cluster per customer."""
         self._check(req)
         model = self._model("segments")
-        return SegmentResponse(model=model, features_as_of=self.state.snapshot().get("as_of"),
-                               results=self.state.score(req.customer_ids)["segments"])
+        with self._store():
+            results = self.state.score(req.customer_ids)["segments"]
+        return SegmentResponse(model=model, features_as_of=self.state.snapshot().get("as_of"), results=results)
 
     def _recommender(self):
         rec = self.state.recommender
@@ -122,7 +166,64 @@ class EcrmService:
             raise InvalidArgument(str(exc)) from exc
         return ItemsResponse(model=self._model("recommender"), **out)
 
+    @http.get("/customers/{customer_id}")
+    async def customer(self, customer_id: str):
+        """Customer 360: churn with drivers, next purchase and 12-month value, RFM segment, lifecycle stage,
+        value tier and the top 5 recommendations; 404 for an id the online store does not know."""
+        from features.store import OnlineStoreUnavailable
+
+        try:
+            out = self.state.customer(customer_id)
+        except OnlineStoreUnavailable as exc:
+            return JSONResponse({"error": "online_store_unavailable", "detail": str(exc)}, status_code=503)
+        if out is None:
+            return JSONResponse({"error": "unknown_customer",
+                                 "detail": f"customer {customer_id!r} is not in the online store "
+                                           f"(features as of {self.state.snapshot().get('as_of')})"}, status_code=404)
+        return out
+
+    @bentoml.api(route="/at_risk")
+    async def at_risk(self, req: AtRiskRequest, /) -> dict:
+        """Customers at or above a churn probability, by value at risk, filtered and paginated."""
+        filters = {k: getattr(req, k) for k in ("segments", "value_tiers", "lifecycle_stages", "countries")}
+        try:
+            return self.state.at_risk.page(req.page, req.page_size, req.min_probability, **filters)
+        except LookupError as exc:
+            raise NotFound(str(exc)) from exc
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+
+    @http.get("/at_risk.csv")
+    async def at_risk_csv(self, min_probability: float = Query(0.5, ge=0, le=1), segment: list[str] | None = Query(None),
+                          value_tier: list[str] | None = Query(None), lifecycle_stage: list[str] | None = Query(None),
+                          country: list[str] | None = Query(None)):
+        """The whole filtered at-risk list as CSV (repeat a filter parameter for several values)."""
+        try:
+            rows = self.state.at_risk.select(min_probability, segments=segment, value_tiers=value_tier,
+                                             lifecycle_stages=lifecycle_stage, countries=country)
+        except LookupError as exc:
+            return JSONResponse({"error": "not_found", "detail": str(exc)}, status_code=404)
+        except ValueError as exc:
+            return JSONResponse({"error": "bad_request", "detail": str(exc)}, status_code=400)
+        return Response(rows.to_csv(index=False, float_format="%.4f"), media_type="text/csv",
+                        headers={"content-disposition": 'attachment; filename="at_risk.csv"'})
+
+    @http.get("/warnings")
+    async def warnings(self):
+        """The CRM warning indicators of the scoring run the online store holds (see ``ecrm score``)."""
+        from serving.batch import warnings_path  # the worker has the batch module loaded already
+
+        path = warnings_path(self.state.ws)
+        if not path.is_file():
+            return JSONResponse({"error": "no_warnings", "detail": "no scoring run has been recorded: run `ecrm score`"},
+                                status_code=404)
+        return json.loads(path.read_text())
+
     @http.get("/model_info")
     def model_info(self) -> dict:
-        """Which model versions serve, and how fresh the online features are."""
-        return self.state.describe()
+        """Which model versions serve, how fresh the online features are, and any refused new champion."""
+        return {**self.state.describe(), "refused": self._reloader.refused}
+
+
+EcrmService.add_asgi_middleware(BodyLimitMiddleware)
+EcrmService.add_asgi_middleware(ApiKeyMiddleware)

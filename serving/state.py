@@ -11,8 +11,14 @@ from configs.settings import Settings, load_settings
 from features.storage import Workspace
 from features.store import OnlineReader, online_snapshot_info, open_store
 from serving.batch import SEGMENT_COLUMNS, load_next_purchase_scorer, load_recommender, load_scorer, load_segment_model
+from serving.at_risk import AtRiskList
 from serving.recommendations import RecommendationService
 from serving.scoring import ChurnScorer, NextPurchaseScorer
+from training.registry import (CHAMPION, CHURN_MODEL, NEXT_PURCHASE_MODEL, RECOMMENDER_MODEL, SEGMENT_MODEL, configure,
+                               get_alias)
+
+MODEL_NAMES = {"churn": CHURN_MODEL, "next_purchase": NEXT_PURCHASE_MODEL, "segments": SEGMENT_MODEL,
+               "recommender": RECOMMENDER_MODEL}
 
 
 @dataclass
@@ -30,6 +36,7 @@ class ServiceState:
     infos: dict[str, dict] = field(default_factory=dict)
     reader: OnlineReader | None = None
     recommender: RecommendationService | None = None
+    at_risk: AtRiskList | None = None
     churn_positions: np.ndarray | None = None  # the churn model's columns within the reader's row
     _snapshot: tuple[float, dict] = (-1.0, {})
 
@@ -51,6 +58,7 @@ class ServiceState:
         if (rec := load_recommender(settings, ws)) is not None:
             state.recommender = RecommendationService(rec[0], rec[1], settings.recommender.max_k)
             state.infos["recommender"] = rec[1]
+        state.at_risk = AtRiskList(ws)
         state.reader = OnlineReader(store, state.refs)
         state.churn_positions = np.array([state.reader.columns.index(c) for c in scorer.columns])
         state.smoke_check()
@@ -118,6 +126,39 @@ class ServiceState:
         if mtime != self._snapshot[0]:
             self._snapshot = (mtime, online_snapshot_info(self.ws) or {})
         return self._snapshot[1]
+
+    def customer(self, customer_id: str, k: int = 5) -> dict | None:
+        """Everything about one customer (churn with drivers, next purchase and value, segments, top
+        recommendations), or None when the online store does not know the id."""
+        scores = self.score([customer_id])
+        churn = scores["churn"][0]
+        if churn["status"] != "ok":
+            return None
+        out: dict = {"customer_id": customer_id, "features_as_of": self.snapshot().get("as_of"),
+                     "churn": {key: churn[key] for key in ("churn_probability", "risk_band", "top_drivers")}}
+        for key in ("next_purchase", "segments"):
+            if key in scores:
+                out[key] = {f: v for f, v in scores[key][0].items() if f not in ("customer_id", "status")}
+        if self.recommender is not None:
+            rec = self.recommender.recommend(customer_id, k)
+            out["recommendations"] = rec["items"]
+        out["models"] = {name: info["version"] for name, info in self.infos.items()}
+        return out
+
+    def versions(self) -> dict[str, int]:
+        """The version of each model this state serves."""
+        return {key: int(info["version"]) for key, info in self.infos.items()}
+
+    @staticmethod
+    def champion_versions(settings: Settings, ws: Workspace) -> dict[str, int]:
+        """The registry's current ``champion`` version of each model (what a fresh load would serve)."""
+        client = configure(settings, ws)
+        out = {}
+        for key, name in MODEL_NAMES.items():
+            ref = get_alias(client, name, CHAMPION)
+            if ref is not None:
+                out[key] = ref.version
+        return out
 
     def describe(self) -> dict:
         """Model versions and feature freshness, for ``GET /model_info``."""

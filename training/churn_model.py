@@ -51,6 +51,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int = 50,
         level: str = "customer_base",
         random_state: int = 0,
+        n_jobs: int | None = None,
     ) -> None:
         self.horizon_days = horizon_days
         self.init_from_bgnbd = init_from_bgnbd
@@ -65,6 +66,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.level = level
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- BG/NBD part -------------------------------------------------------------------------------
     @staticmethod
@@ -161,7 +163,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda,
             random_state=self.random_state,
-            n_jobs=2,
+            n_jobs=self.n_jobs,
             verbose=-1,
         )
         self.lgbm_.fit(D, y, callbacks=callbacks, **fit_kw)

@@ -140,7 +140,8 @@ def make_model(settings: Settings, horizon_days: int, **overrides) -> ChurnModel
     """A ChurnModel with the configured hyper-parameters."""
     lgb = settings.churn.lightgbm.model_dump()
     lgb.update(overrides)
-    return ChurnModel(horizon_days=horizon_days, init_from_bgnbd=settings.churn.init_from_bgnbd, **lgb)
+    return ChurnModel(horizon_days=horizon_days, init_from_bgnbd=settings.churn.init_from_bgnbd,
+                      n_jobs=settings.compute.threads or None, **lgb)
 
 
 def baseline_scores(val: ChurnDataset, horizon_days: int) -> dict[str, np.ndarray]:

@@ -105,6 +105,7 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
         early_stopping_rounds: int = 50,
         level: str = "customer_base",
         random_state: int = 0,
+        n_jobs: int | None = None,
     ) -> None:
         self.horizon_days = horizon_days
         self.short_days = short_days
@@ -120,6 +121,7 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.level = level
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- design ------------------------------------------------------------------------------------
     def _trees(self, part: str) -> int:
@@ -131,7 +133,7 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
         return dict(n_estimators=self._trees(part), learning_rate=self.learning_rate, num_leaves=self.num_leaves,
                     min_child_samples=self.min_child_samples, subsample=self.subsample,
                     subsample_freq=self.subsample_freq, colsample_bytree=self.colsample_bytree,
-                    reg_lambda=self.reg_lambda, random_state=self.random_state, n_jobs=2, verbose=-1)
+                    reg_lambda=self.reg_lambda, random_state=self.random_state, n_jobs=self.n_jobs, verbose=-1)
 
     def _design(self, X: pd.DataFrame, groups: np.ndarray | None, bases) -> pd.DataFrame:
         if groups is None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import threading
+import time
 
 import httpx
 import pandas as pd
@@ -14,6 +17,7 @@ from cli.main import app
 from configs.settings import load_settings
 from features.storage import Workspace
 from serving.process import start_background, stop_background
+from training.registry import CHAMPION, CHURN_MODEL, configure, get_alias
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +25,7 @@ CONFIG = """
 workspace: {ws}
 synthetic: {{customers: 1500, products: 150, seed: 7, start: "2022-01-01", end: "2023-10-01"}}
 churn: {{training_cutoffs: 6, horizon_days: 60}}
-serving: {{max_ids_per_request: 5}}
+serving: {{max_ids_per_request: 5, reload_seconds: 1}}
 """
 
 
@@ -84,6 +88,19 @@ def test_next_purchase_and_segment_outputs(shop):
     assert set(seg["value_tier"]) <= {"top", "big", "medium", "small"} and set(seg["abc_class"]) <= {"A", "B", "C"}
 
 
+def test_score_writes_warning_indicators(shop):
+    _cfg, root = shop
+    record = json.loads((root / "out" / "warnings.json").read_text())
+    names = [w["indicator"] for w in record["warnings"]]
+    assert names == ["top_tier_high_risk_share", "churned_customer_rate", "repeat_purchase_rate", "new_customers_change"]
+    churn = pd.read_parquet(root / "out" / "churn.parquet")
+    top = churn[churn["value_tier"] == "top"]
+    first = record["warnings"][0]
+    assert first["value"] == pytest.approx((top["risk_band"] == "high").mean(), abs=1e-4)
+    assert first["status"] == ("warning" if first["value"] > first["threshold"] else "ok")
+    assert all(w["status"] in ("ok", "warning", "unavailable") and w["message"] for w in record["warnings"])
+
+
 def test_recommendation_outputs(shop):
     _cfg, root = shop
     churn = pd.read_parquet(root / "out" / "churn.parquet")
@@ -123,13 +140,20 @@ def test_evaluate_writes_a_report_with_every_section(shop):
 def test_http_service(shop, monkeypatch):
     cfg, root = shop
     monkeypatch.setenv("ECRM_CONFIG", str(cfg))
+    monkeypatch.setenv("ECRM_API_KEYS", "k-one,k-two")
     settings = load_settings(cfg)
     ws = Workspace(settings.workspace)
     url, _log = start_background(settings, ws, port=_free_port(), timeout=120)
     try:
         churn = pd.read_parquet(root / "out" / "churn.parquet")
         known = churn["customer_id"].head(3).tolist()
-        with httpx.Client(base_url=url, timeout=10) as http:
+        # API keys: health and docs are open, everything else needs a valid X-API-Key
+        with httpx.Client(base_url=url, timeout=10) as anonymous:
+            assert anonymous.get("/healthz").status_code == 200 and anonymous.get("/docs.json").status_code == 200
+            r = anonymous.post("/churn", json={"customer_ids": known[:1]})
+            assert r.status_code == 401 and "X-API-Key" in r.json()["detail"]
+            assert anonymous.get("/model_info", headers={"X-API-Key": "k-three"}).status_code == 401
+        with httpx.Client(base_url=url, timeout=10, headers={"X-API-Key": "k-two"}) as http:
             assert http.get("/readyz").status_code == 200
             assert http.get("/healthz").status_code == 200
             r = http.post("/churn", json={"customer_ids": [*known, "no-such-customer"]})
@@ -156,6 +180,34 @@ def test_http_service(shop, monkeypatch):
             got = r.json()["results"][0]
             assert got["rfm_segment"] == seg.loc[known[0], "rfm_segment"]  # same segment from batch and HTTP
             assert got["lifecycle_stage"] == seg.loc[known[0], "lifecycle_stage"]
+            c360 = http.get(f"/customers/{known[0]}")
+            assert c360.status_code == 200, c360.text
+            c360 = c360.json()
+            assert c360["churn"]["churn_probability"] == pytest.approx(results[0]["churn_probability"])
+            assert c360["next_purchase"]["clv_12m"] == pytest.approx(nxt.loc[known[0], "clv_12m"], rel=1e-6)
+            assert c360["segments"]["lifecycle_stage"] == seg.loc[known[0], "lifecycle_stage"]
+            assert len(c360["recommendations"]) == 5 and c360["models"]["churn"] == body["model"]["version"]
+            missing = http.get("/customers/no-such-customer")
+            assert missing.status_code == 404 and missing.json()["error"] == "unknown_customer"
+            page = http.post("/at_risk", json={"min_probability": 0.5, "lifecycle_stages": ["lapsing", "churned"],
+                                               "page": 1, "page_size": 3})
+            assert page.status_code == 200, page.text
+            page = page.json()
+            want = churn[(churn["churn_probability"] >= 0.5) & churn["lifecycle_stage"].isin(["lapsing", "churned"])]
+            assert page["total"] == len(want) and len(page["items"]) == min(3, len(want))
+            top3 = want.sort_values(["value_at_risk", "churn_probability"], ascending=False)["customer_id"].head(3).tolist()
+            assert [x["customer_id"] for x in page["items"]] == top3
+            assert {"value_at_risk", "rfm_segment", "value_tier", "country"} <= set(page["items"][0])
+            csv = http.get("/at_risk.csv", params={"min_probability": 0.5, "lifecycle_stage": ["lapsing", "churned"]})
+            assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+            assert pd.read_csv(io.StringIO(csv.text), dtype={"customer_id": str})["customer_id"].head(3).tolist() == top3
+            assert http.post("/at_risk", json={"page": 0}).status_code == 400
+            metrics = httpx.get(f"{url}/metrics").text  # open, like the health checks
+            assert 'ecrm_model_version{model="churn"}' in metrics and "ecrm_features_as_of_seconds" in metrics
+            assert "bentoml_service_request_total" in metrics or "bentoml_api_server_request_total" in metrics
+            warn = http.get("/warnings")
+            assert warn.status_code == 200, warn.text
+            assert warn.json() == json.loads((root / "out" / "warnings.json").read_text())
             info = http.get("/model_info").json()
             assert info["models"]["churn"]["version"] == body["model"]["version"]
             assert info["features"]["as_of"] == body["features_as_of"]
@@ -166,6 +218,8 @@ def test_http_service(shop, monkeypatch):
             assert http.post("/churn", json={"ids": ["1"]}).status_code == 400
             assert http.post("/churn", json={"customer_ids": []}).status_code == 400
             assert http.post("/churn", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+            huge = http.post("/churn", content=b" " * (2 * 1024 * 1024), headers={"content-type": "application/json"})
+            assert huge.status_code == 413 and huge.json()["error"] == "payload_too_large"
 
             # recommendations: the same lists over HTTP as in the batch output
             recs = pd.read_parquet(root / "out" / "recommendations.parquet")
@@ -200,6 +254,58 @@ def test_http_service(shop, monkeypatch):
             assert http.post("/recommend", json={"customer_id": cid, "list": "nope"}).status_code == 400
     finally:
         assert stop_background(ws)
+
+
+def _wait_for(check, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.5)
+    raise AssertionError("condition not reached in time")
+
+
+def test_hot_reload_follows_the_champion_and_refuses_a_broken_one(shop, monkeypatch):
+    cfg, root = shop
+    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
+    monkeypatch.setenv("ECRM_API_KEYS", "k")
+    settings = load_settings(cfg)
+    ws = Workspace(settings.workspace)
+    client = configure(settings, ws)
+    current = get_alias(client, CHURN_MODEL, CHAMPION)
+    mv = client.get_model_version(CHURN_MODEL, str(current.version))
+    url, _log = start_background(settings, ws, port=_free_port(), timeout=120)
+    cid = pd.read_parquet(root / "out" / "churn.parquet")["customer_id"].iloc[0]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def traffic() -> None:  # requests keep coming while the models change under them
+        with httpx.Client(base_url=url, timeout=10, headers={"X-API-Key": "k"}) as c:
+            while not stop.is_set():
+                statuses.append(c.post("/churn", json={"customer_ids": [cid]}).status_code)
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        with httpx.Client(base_url=url, timeout=10, headers={"X-API-Key": "k"}) as http:
+            # a version that cannot serve (no feature list) is refused; the old one keeps answering
+            bad = client.create_model_version(CHURN_MODEL, mv.source, run_id=mv.run_id, tags={})
+            client.set_registered_model_alias(CHURN_MODEL, CHAMPION, bad.version)
+            info = _wait_for(lambda: (i := http.get("/model_info").json())["refused"] and i)
+            assert info["refused"]["versions"]["churn"] == int(bad.version) and "feature_refs" in info["refused"]["reason"]
+            assert info["models"]["churn"]["version"] == current.version
+            # a good new champion is picked up without a restart
+            good = client.create_model_version(CHURN_MODEL, mv.source, run_id=mv.run_id, tags=mv.tags)
+            client.set_registered_model_alias(CHURN_MODEL, CHAMPION, good.version)
+            _wait_for(lambda: http.get("/model_info").json()["models"]["churn"]["version"] == int(good.version))
+            assert http.post("/churn", json={"customer_ids": [cid]}).json()["model"]["version"] == int(good.version)
+    finally:
+        stop.set()
+        worker.join()
+        client.set_registered_model_alias(CHURN_MODEL, CHAMPION, str(current.version))
+        assert stop_background(ws)
+    assert statuses and set(statuses) == {200}  # no failed request during either change
 
 
 def test_score_as_of_an_earlier_date_recomputes_the_lists(shop):

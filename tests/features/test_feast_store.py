@@ -16,6 +16,7 @@ from features.store import (
     historical_features,
     materialize_as_of,
     OnlineReader,
+    OnlineStoreUnavailable,
     online_features,
     online_snapshot_info,
     open_store,
@@ -135,6 +136,18 @@ def test_materialize_then_online_features(feast_ws):
         for pos in (0, 2):
             want = np.nan if got[col][pos] is None else float(got[col][pos])
             np.testing.assert_allclose(values[pos, j], want, rtol=1e-12, err_msg=col)
+
+    # an outage gives a clear error, and the next read reconnects (no restart needed)
+    class Down:
+        def online_read(self, **_kw):
+            raise ConnectionError("connection refused")
+
+    reader._provider = Down()
+    with pytest.raises(OnlineStoreUnavailable, match="sqlite online store is unavailable: ConnectionError"):
+        reader.read(["C3"])
+    again, known_again = reader.read(["C3", "NOPE", "C1"])
+    np.testing.assert_array_equal(again, values)
+    np.testing.assert_array_equal(known_again, known)
 
 
 def test_redis_online_store_config(tmp_path):

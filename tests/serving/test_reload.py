@@ -1,0 +1,50 @@
+"""Hot reload decisions with stand-in states (no registry, no server)."""
+
+from __future__ import annotations
+
+from serving.reload import Reloader
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.champions = {"churn": 1}
+        self.broken: set[int] = set()
+        self.down = False
+        self.loads = 0
+
+    def current(self) -> dict:
+        if self.down:
+            raise ConnectionError("registry down")
+        return dict(self.champions)
+
+    def load(self) -> dict:
+        self.loads += 1
+        if self.champions["churn"] in self.broken:
+            raise ValueError("smoke check failed: NaN churn probability")
+        return {"versions": dict(self.champions)}
+
+
+def make(reg: Registry) -> Reloader:
+    return Reloader({"versions": {"churn": 1}}, reg.load, reg.current, lambda s: s["versions"])
+
+
+def test_promotion_is_picked_up_and_a_broken_version_refused_once():
+    reg = Registry()
+    r = make(reg)
+    assert r.check() == "unchanged" and reg.loads == 0
+    reg.champions["churn"] = 2
+    assert r.check() == "reloaded" and r.state == {"versions": {"churn": 2}}
+    reg.champions["churn"], reg.broken = 3, {3}
+    assert r.check() == "refused"
+    assert r.state == {"versions": {"churn": 2}}  # the old one keeps serving
+    assert r.refused == {"versions": {"churn": 3}, "reason": "ValueError: smoke check failed: NaN churn probability"}
+    assert r.check() == "already refused" and reg.loads == 2  # not retried until the registry changes
+    reg.champions["churn"] = 4
+    assert r.check() == "reloaded" and r.refused is None and r.state == {"versions": {"churn": 4}}
+
+
+def test_registry_outage_keeps_serving():
+    reg = Registry()
+    r = make(reg)
+    reg.down = True
+    assert r.check() == "registry unavailable" and r.state == {"versions": {"churn": 1}}
