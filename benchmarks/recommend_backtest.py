@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.recommend_backtest --workspace /tmp/wsl --cutoff 2011-04-01
 
 Every customer with a sale line in the ``--lookback-days`` before the cutoff gets ``k`` items from each
-model; the truth is the distinct products they buy in ``[cutoff, cutoff + H)`` (``all``) and those
+model (the ranker and :func:`training.recommend.baselines.baseline_models`, the baselines of ``ecrm
+evaluate``); the truth is the distinct products they buy in ``[cutoff, cutoff + H)`` (``all``) and those
 among them they never bought before the cutoff (``discovery``). Prints per-list Recall/NDCG/HitRate/
 MAP@k and catalog coverage for every model, paired bootstrap intervals of the NDCG@k difference
 between the ranker and the best baseline of that list, fit times and the latency of single
@@ -19,8 +20,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from training.recommend import (EASERecommender, ItemKNNRecommender, OwnHistoryRecommender,
-                                PopularityRecommender, Recommender)
+from training.recommend import Recommender
+from training.recommend.baselines import baseline_models
 from training.recommend.data import as_utc, interactions
 from training.recommend.metrics import (METRICS, catalog_coverage, holdout_truth, paired_bootstrap_diff,
                                         per_customer_metrics)
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--no-knn", action="store_true", help="skip the item-kNN baseline")
+    ap.add_argument("--no-als", action="store_true", help="skip the implicit ALS baseline")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
 
@@ -80,13 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{truth['all']['customer_id'].nunique():,} buy in the horizon "
           f"({truth['discovery']['customer_id'].nunique():,} something new); catalog {catalog:,} items sold before")
 
-    models: dict[str, object] = {
-        "popularity": PopularityRecommender(),
-        "own history": OwnHistoryRecommender(),
-        "EASE": EASERecommender(),
-    }
-    if not args.no_knn:
-        models["item-kNN"] = ItemKNNRecommender()
+    models: dict[str, object] = baseline_models(knn=not args.no_knn, als=not args.no_als)
     models["two-stage ranker"] = Recommender()
     fit_s: dict[str, float] = {}
     per: dict[str, dict[str, pd.DataFrame]] = {}
@@ -130,7 +126,12 @@ def main(argv: list[str] | None = None) -> dict:
         for m in METRICS[1:]:
             b = boots[m]
             print(f"    {m}@{k} {b['diff']:+.4f} [{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]")
-        out["lists"][lst] = {"metrics": rows, "best_baseline": best, "bootstrap_vs_best": boots}
+        each = {n: paired_bootstrap_diff(per["two-stage ranker"][lst]["ndcg"], per[n][lst]["ndcg"], n_boot=args.n_boot)
+                for n in baselines}
+        print(f"ranker - each baseline, NDCG@{k}: " + ", ".join(
+            f"{n} {b['diff']:+.4f} [{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]" for n, b in each.items()))
+        out["lists"][lst] = {"metrics": rows, "best_baseline": best, "bootstrap_vs_best": boots,
+                             "ndcg_vs_each_baseline": each}
 
     lat = latency(models["two-stage ranker"], customers, k=k)
     out["latency"] = lat

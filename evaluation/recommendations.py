@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from configs.settings import RecommenderSettings
-from training.recommend import (EASERecommender, ItemKNNRecommender, OwnHistoryRecommender, PopularityRecommender,
-                                interactions)
+from training.recommend import interactions
+from training.recommend.baselines import baseline_models as _baseline_models
 from training.recommend.data import as_utc
 from training.recommend.metrics import METRICS, catalog_coverage, holdout_truth, paired_bootstrap_diff, per_customer_metrics
 from training.recommend_pipeline import build_recommender
@@ -27,13 +27,11 @@ LISTS = ("all", "discovery")
 Progress = Callable[[str], None]
 
 
-def baseline_models(knn: bool = True) -> dict[str, object]:
-    """The honest baselines, unfitted: popularity, own purchase history, EASE and (optionally) item-kNN."""
-    models: dict[str, object] = {"popularity": PopularityRecommender(), "own history": OwnHistoryRecommender(),
-                                 "EASE": EASERecommender()}
-    if knn:
-        models["item-kNN"] = ItemKNNRecommender()
-    return models
+def baseline_models(knn: bool = True, als: bool = True) -> dict[str, object]:
+    """The honest baselines, unfitted: popularity, own purchase history, EASE, (optionally) implicit ALS
+    and item-kNN (:func:`training.recommend.baselines.baseline_models`, shared with the benchmarks).
+    EASE and ALS tune their hyper-parameters on ``as_of - H`` with data before ``as_of``."""
+    return dict(_baseline_models(knn=knn, als=als))
 
 
 def eligible_buyers(orders: pd.DataFrame, cutoff, lookback_days: int) -> list[str]:

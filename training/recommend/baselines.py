@@ -14,13 +14,21 @@ popularity list. Lists are padded with popular items when a model has fewer than
   each item keeping its ``neighbours`` most similar items.
 - :class:`EASERecommender`: EASE (closed form); ``lam`` is chosen by :func:`choose_ease_lambda` on the
   earlier cutoff ``as_of - horizon`` unless given.
+- :class:`ALSRecommender`: implicit-feedback matrix factorisation (``implicit``'s CPU
+  AlternatingLeastSquares on the number of orders per customer and item); factors, regularization and
+  alpha are chosen per list by :func:`choose_als_params` on the earlier cutoff ``as_of - horizon``
+  unless given.
+
+:func:`baseline_models` is the one list of baselines the backtests (``ecrm evaluate``, the benchmarks)
+compare the ranker with.
 """
 
 from __future__ import annotations
 
 import builtins
+import itertools
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -31,6 +39,11 @@ from training.recommend.metrics import per_customer_metrics
 from training.recommend.similarity import cosine_neighbours, ease_weights, gram, thread_limit, top_k_dense
 
 EASE_LAMBDAS = (30.0, 100.0, 300.0, 1000.0, 3000.0)
+# ALS grid (8 fits at the earlier cutoff). Confidence is 1 + alpha * orders; the regularization must
+# grow with alpha (too much of it for the confidence collapses ALS to popularity).
+ALS_GRID: dict[str, tuple] = {"factors": (64, 128), "regularization": (3.0, 10.0), "alpha": (0.3, 1.0)}
+ALS_DEFAULT = {"factors": 64, "regularization": 10.0, "alpha": 1.0}
+ALS_LISTS = ("all", "discovery")
 
 
 def popularity_order(snap: Snapshot) -> np.ndarray:
@@ -251,3 +264,161 @@ class EASERecommender(BaseRecommender):
         S = np.full((len(rows), self.snap_.n_items), np.nan)
         S[:, self.universe_] = np.asarray(self._Xu[rows] @ self.B_)
         return S
+
+
+# -- ALS (implicit) ----------------------------------------------------------------------------
+def als_matrix(snap: Snapshot, universe: np.ndarray) -> sp.csr_matrix:
+    """Customers x ``universe`` items: number of orders with the item before the snapshot's cutoff (float32)."""
+    ci = snap.ci
+    M = sp.csr_matrix((ci["n_orders"].to_numpy(dtype=np.float32), (ci["cust"].to_numpy(), ci["item"].to_numpy())),
+                      shape=(snap.n_cust, snap.n_items), dtype=np.float32)
+    return sp.csr_matrix(M[:, universe], dtype=np.float32)
+
+
+def fit_als(M: sp.csr_matrix, factors: int, regularization: float, alpha: float, iterations: int = 15,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(user factors, item factors) of ``implicit``'s CPU ALS on ``M`` (users x items), one thread, fixed seed."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    with thread_limit(1):
+        model = AlternatingLeastSquares(factors=int(factors), regularization=float(regularization),
+                                        alpha=float(alpha), iterations=int(iterations), num_threads=1,
+                                        random_state=int(seed))
+        model.fit(sp.csr_matrix(M, dtype=np.float32), show_progress=False)
+    return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
+
+
+def als_grid(grid: Mapping[str, tuple], **fixed) -> list[dict]:
+    """The grid points (dicts of factors, regularization, alpha); a non-None ``fixed`` value replaces its axis."""
+    axes = {name: ((fixed[name],) if fixed.get(name) is not None else tuple(grid[name]))
+            for name in ("factors", "regularization", "alpha")}
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+
+
+def choose_als_params(enc: Encoded, cutoff, horizon_days: int, grid: Mapping[str, tuple] = ALS_GRID, k: int = 10,
+                      min_buyers: int = 2, iterations: int = 15, seed: int = 0,
+                      lookback_days: int = YEAR_DAYS) -> tuple[dict[str, dict], list[dict]]:
+    """The ALS parameters with the best mean NDCG@k at ``cutoff``, per list (``all`` and ``discovery``).
+
+    Each grid point is fitted on interactions before ``cutoff`` and scored, like the final model, on
+    what each customer with an order in the ``lookback_days`` before it bought in ``[cutoff, cutoff + H)``
+    (``all``) and, of that, never bought before (``discovery``; bought items are left out of the list).
+    All of it lies before ``enc.as_of`` when ``cutoff + H <= as_of``. Ties go to the earlier grid point.
+    Returns ({list: params}, [{**params, "all": ndcg, "discovery": ndcg}, ...]); without anything to
+    score on, every list gets :data:`ALS_DEFAULT` restricted to the grid's axes.
+    """
+    points = als_grid(grid)
+    snap = Snapshot(enc, cutoff, horizon_days)
+    uni = ease_universe(snap, min_buyers, max_items=snap.n_items)
+    X = snap.history_matrix("binary")
+    eligible = np.flatnonzero(snap.cust_last_days <= lookback_days)
+    labels = enc.labels(cutoff, horizon_days)
+    lab_c, lab_i = labels // enc.n_items, labels % enc.n_items
+    keep = np.isin(lab_c, eligible)
+    lab_c, lab_i = lab_c[keep], lab_i[keep]
+    seen = np.asarray(X[lab_c, lab_i]).ravel() > 0 if len(lab_c) else np.zeros(0, dtype=bool)
+    truth = {"all": pd.DataFrame({"customer_id": lab_c.astype(str), "product_id": lab_i.astype(str)})}
+    truth["discovery"] = truth["all"][~seen]
+    rows = np.unique(lab_c)
+    if len(rows) == 0 or len(uni) < 2:
+        default = {name: (ALS_DEFAULT[name] if ALS_DEFAULT[name] in tuple(grid[name]) else tuple(grid[name])[0])
+                   for name in ("factors", "regularization", "alpha")}
+        return {lst: dict(default) for lst in ALS_LISTS}, []
+    M = als_matrix(snap, uni)
+    fallback = -2.0 + popularity_tiebreak(snap)
+    fallback[snap.buyers_all == 0] = -np.inf
+    bought = X[rows].tocoo()
+    table = []
+    for params in points:
+        U, V = fit_als(M, iterations=iterations, seed=seed, **params)
+        S = np.tile(fallback, (len(rows), 1))
+        S[:, uni] = U[rows] @ V.T
+        row = dict(params)
+        for lst in ALS_LISTS:
+            if lst == "discovery":
+                S[bought.row, bought.col] = -np.inf
+            top, val = top_k_dense(S, k)
+            ok = np.isfinite(val).ravel()
+            recs = pd.DataFrame({"customer_id": np.repeat(rows, top.shape[1]).astype(str)[ok],
+                                 "rank": np.tile(np.arange(1, top.shape[1] + 1), len(rows))[ok],
+                                 "product_id": top.ravel()[ok].astype(str)})
+            t = truth[lst]
+            row[lst] = float(per_customer_metrics(recs, t, k)["ndcg"].mean()) if len(t) else float("nan")
+        table.append(row)
+    best = {}
+    for lst in ALS_LISTS:
+        vals = [r[lst] for r in table]
+        if all(np.isnan(v) for v in vals):
+            vals = [r["all"] for r in table]
+        j = max(range(len(table)), key=lambda i: (round(vals[i], 12) if np.isfinite(vals[i]) else -np.inf, -i))
+        best[lst] = {name: table[j][name] for name in ("factors", "regularization", "alpha")}
+    return best, table
+
+
+class ALSRecommender(BaseRecommender):
+    """implicit ALS over the items with at least ``min_buyers`` buyers (confidence 1 + alpha * orders).
+
+    ``factors``, ``regularization`` and ``alpha`` left None are chosen on ``as_of - H`` by
+    :func:`choose_als_params` from ``grid``, separately for the ``all`` and ``discovery`` lists (one model
+    is fitted per distinct choice). Single thread and a fixed ``seed``: the same data give the same lists.
+    Items outside the universe and unknown customers fall back to popularity.
+    """
+
+    name = "ALS"
+
+    def __init__(self, factors: int | None = None, regularization: float | None = None, alpha: float | None = None,
+                 grid: Mapping[str, tuple] = ALS_GRID, iterations: int = 15, min_buyers: int = 2,
+                 seed: int = 0) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.grid = grid
+        self.iterations = iterations
+        self.min_buyers = min_buyers
+        self.seed = seed
+
+    def _fit_scores(self) -> None:
+        points = als_grid(self.grid, factors=self.factors, regularization=self.regularization, alpha=self.alpha)
+        if len(points) == 1:
+            self.params_, self.param_scores_ = {lst: dict(points[0]) for lst in ALS_LISTS}, []
+        else:
+            earlier = self.as_of_ - pd.Timedelta(days=self.horizon_days)
+            grid = {name: tuple(dict.fromkeys(p[name] for p in points)) for name in points[0]}
+            self.params_, self.param_scores_ = choose_als_params(
+                self.enc_, earlier, self.horizon_days, grid, min_buyers=self.min_buyers,
+                iterations=self.iterations, seed=self.seed)
+        self.universe_ = ease_universe(self.snap_, self.min_buyers, max_items=self.snap_.n_items)
+        self.factors_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._list = "all"
+        if len(self.universe_) == 0:
+            return
+        M = als_matrix(self.snap_, self.universe_)
+        fitted: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        for lst in ALS_LISTS:
+            key = tuple(sorted(self.params_[lst].items()))
+            if key not in fitted:
+                fitted[key] = fit_als(M, iterations=self.iterations, seed=self.seed, **self.params_[lst])
+            self.factors_[lst] = fitted[key]
+
+    def top_k(self, customer_ids, k: int = 10, exclude_purchased: bool = False, chunk: int = 1024) -> pd.DataFrame:
+        self._list = "discovery" if exclude_purchased else "all"
+        return super().top_k(customer_ids, k, exclude_purchased, chunk)
+
+    def _scores(self, rows):
+        S = np.full((len(rows), self.snap_.n_items), np.nan)
+        if self.factors_:
+            U, V = self.factors_[self._list]
+            S[:, self.universe_] = U[rows] @ V.T
+        return S
+
+
+def baseline_models(knn: bool = True, als: bool = True) -> dict[str, BaseRecommender]:
+    """The honest baselines, unfitted, by report name: popularity, own purchase history, EASE and
+    (optionally) implicit ALS and item-kNN. EASE and ALS tune on ``as_of - H`` with data before ``as_of``."""
+    models: dict[str, BaseRecommender] = {"popularity": PopularityRecommender(), "own history": OwnHistoryRecommender(),
+                                          "EASE": EASERecommender()}
+    if als:
+        models["ALS"] = ALSRecommender()
+    if knn:
+        models["item-kNN"] = ItemKNNRecommender()
+    return models
