@@ -19,6 +19,7 @@ from feast.repo_config import RepoConfig
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
+from features.errors import OnlineStoreUnavailable
 from features.repo.definitions import VIEW_SPECS, build_definitions
 from features.schema import TIMESTAMP_DTYPE
 from features.snapshots import as_utc, available_views
@@ -104,10 +105,6 @@ def online_snapshot_info(ws: Workspace) -> dict | None:
     """What the online store holds: snapshot time, views and when it was materialized."""
     path = ws.feast_dir / "online_snapshot.json"
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-class OnlineStoreUnavailable(RuntimeError):
-    """The online store did not answer (server down, file unreadable); the message says why."""
 
 
 class OnlineReader:

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import gc
 import json
-from contextlib import contextmanager
 
 import bentoml
-from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
+from bentoml.exceptions import InvalidArgument, NotFound
 from fastapi import FastAPI, Query, Response
 from fastapi.responses import JSONResponse
 
 from typing import TYPE_CHECKING
 
+from features.errors import OnlineStoreUnavailable
 from serving.auth import ApiKeyMiddleware
 from serving.limits import BodyLimitMiddleware
 from serving.schemas import (AtRiskRequest, BoughtTogetherRequest, ChurnResponse, CustomerIdsRequest, ItemsResponse, ModelInfo,
@@ -42,6 +42,11 @@ if TYPE_CHECKING:  # the state module pulls in Feast, MLflow and LightGBM: impor
     from serving.state import ServiceState
 
 http = FastAPI(title="ecrm")
+
+
+def _unavailable(exc: Exception) -> JSONResponse:
+    """503 with the reason (BentoML's own 5xx answers hide it); the next request tries the store again."""
+    return JSONResponse({"error": "online_store_unavailable", "detail": str(exc)}, status_code=503)
 
 
 def _refreeze() -> None:
@@ -80,16 +85,6 @@ class EcrmService:
         """The state serving now (replaced whole by the hot reload)."""
         return self._reloader.state
 
-    @contextmanager
-    def _store(self):
-        """Online-store failures become 503 with the reason; the next request tries the store again."""
-        from features.store import OnlineStoreUnavailable
-
-        try:
-            yield
-        except OnlineStoreUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from exc
-
     def _check(self, req: CustomerIdsRequest) -> None:
         limit = self.state.settings.serving.max_ids_per_request
         if len(req.customer_ids) > limit:
@@ -105,8 +100,10 @@ class EcrmService:
     async def churn(self, req: CustomerIdsRequest, /) -> ChurnResponse:
         """Churn probability, risk band and top drivers for each requested customer id."""
         self._check(req)
-        with self._store():
+        try:
             results = self.state.churn(req.customer_ids)
+        except OnlineStoreUnavailable as exc:
+            return _unavailable(exc)
         return ChurnResponse(model=self._model("churn"), features_as_of=self.state.snapshot().get("as_of"),
                              results=results)
 
@@ -115,8 +112,10 @@ class EcrmService:
         """P(order in 30 days / in the horizon), expected orders and spend, next-order date, 12-month value."""
         self._check(req)
         model = self._model("next_purchase")
-        with self._store():
+        try:
             results = self.state.score(req.customer_ids)["next_purchase"]
+        except OnlineStoreUnavailable as exc:
+            return _unavailable(exc)
         return NextPurchaseResponse(model=model, features_as_of=self.state.snapshot().get("as_of"), results=results)
 
     @bentoml.api(route="/segment")
@@ -124,8 +123,10 @@ class EcrmService:
         """RFM scores and segment, lifecycle stage, value tier, ABC class and cluster per customer."""
         self._check(req)
         model = self._model("segments")
-        with self._store():
+        try:
             results = self.state.score(req.customer_ids)["segments"]
+        except OnlineStoreUnavailable as exc:
+            return _unavailable(exc)
         return SegmentResponse(model=model, features_as_of=self.state.snapshot().get("as_of"), results=results)
 
     def _recommender(self):
@@ -170,12 +171,10 @@ class EcrmService:
     async def customer(self, customer_id: str):
         """Customer 360: churn with drivers, next purchase and 12-month value, RFM segment, lifecycle stage,
         value tier and the top 5 recommendations; 404 for an id the online store does not know."""
-        from features.store import OnlineStoreUnavailable
-
         try:
             out = self.state.customer(customer_id)
         except OnlineStoreUnavailable as exc:
-            return JSONResponse({"error": "online_store_unavailable", "detail": str(exc)}, status_code=503)
+            return _unavailable(exc)
         if out is None:
             return JSONResponse({"error": "unknown_customer",
                                  "detail": f"customer {customer_id!r} is not in the online store "

@@ -218,6 +218,17 @@ def test_http_service(shop, monkeypatch):
             assert http.post("/churn", json={"ids": ["1"]}).status_code == 400
             assert http.post("/churn", json={"customer_ids": []}).status_code == 400
             assert http.post("/churn", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+            # online store outage: 503 with the reason, and recovery without a restart
+            db = ws.feast_dir / "online_store.db"
+            original = db.read_bytes()
+            try:
+                db.write_bytes(b"this is not a database " * 4096)
+                down = http.post("/churn", json={"customer_ids": known[:1]})
+                assert down.status_code == 503, down.text
+                assert down.json()["error"] == "online_store_unavailable" and "unavailable" in down.json()["detail"]
+            finally:
+                db.write_bytes(original)
+            assert http.post("/churn", json={"customer_ids": known[:1]}).status_code == 200
             huge = http.post("/churn", content=b" " * (2 * 1024 * 1024), headers={"content-type": "application/json"})
             assert huge.status_code == 413 and huge.json()["error"] == "payload_too_large"
 
