@@ -9,18 +9,24 @@
    with an order in the ``lookback_days`` before the cutoff who bought something in the next H days;
    label = the candidate was bought in ``[cutoff, cutoff + H)``.
 3. Two lambdarank models: ``all`` over every candidate and ``discovery`` over the candidates the
-   customer never bought, trained on every positive and at most ``max_negatives`` random negatives per
-   (cutoff, customer) query; early stopping on the (unsampled) validation cutoff, then, only with
-   ``refit=True``, refitted on all cutoffs with the chosen number of trees. The ``discovery`` model
-   has smaller, better-populated trees (``discovery_num_leaves``, ``discovery_min_child_samples``):
-   its queries hold about one positive each (a new item bought), and with the ``all`` settings its
-   score varied with the seed and the number of trees more than it beat EASE by (backtests at two
-   cutoffs of Online Retail II). ``min_child_samples`` never exceeds the training rows divided by
-   twice the leaves, so small shops still grow trees. Deterministic (fixed seeds,
+   customer never bought, trained on every positive and at most ``max_negatives`` (``all``, 20) or
+   ``discovery_max_negatives`` (50) random negatives per (cutoff, customer) query; early stopping on
+   the (unsampled) validation cutoff, then, only with ``refit=True``, refitted on all cutoffs with the
+   chosen number of trees. The ``all`` queries hold several positives (repurchases) among ~70
+   candidates: 20 negatives and 63 histogram bins (``max_bin``) gave the same NDCG@10 as 50 and 255
+   at two cutoffs of Online Retail II with half the rows and fewer, cheaper trees (fit about 3x
+   faster); a learning rate of 0.15-0.2 (fewer trees), alone or with 10 negatives, lost NDCG.
+   The ``discovery`` queries hold about one positive each (a new item bought) and kept 50 negatives
+   and 255 bins (``discovery_max_bin``): with 20 negatives their NDCG dropped. The ``discovery`` model also has
+   smaller, better-populated trees (``discovery_num_leaves``, ``discovery_min_child_samples``): with
+   the ``all`` settings its score varied with the seed and the number of trees more than it beat EASE
+   by. ``min_child_samples`` never exceeds the training rows divided by twice the leaves, so small
+   shops still grow trees. Deterministic (fixed seeds,
    ``deterministic=True``); LightGBM and numpy/scipy BLAS use ``n_jobs`` threads (default 1: on a
    shared 2-core machine more threads were many times slower per tree).
 4. At ``t``: candidates for every known customer, scored; the top ``list_size`` of both lists are
-   stored per customer with a reason, so :meth:`Recommender.recommend` only filters and formats.
+   stored per customer with a reason, so :meth:`Recommender.recommend` only filters and formats
+   (reasons are computed once for the rows kept in either list).
 
 Without enough history for a ranker (no training cutoff with buyers), lists fall back to a fixed
 ordering: own items by orders and recency, then ``together`` + EASE + ``similar`` scores, then
@@ -42,13 +48,16 @@ from lightgbm import LGBMRanker, early_stopping
 
 from training.recommend.baselines import EASE_LAMBDAS, choose_ease_lambda
 from training.recommend.candidates import (CandidateBuilder, CandidateConfig, feature_names,
-                                           fit_cutoff_models)
+                                           fit_cutoff_models, unique_ints)
 from training.recommend.data import as_utc, DAY_US, YEAR_DAYS, Encoded, Snapshot
 from training.recommend.similarity import thread_limit
 
 # reason codes of stored list items
 R_BOUGHT, R_CART, R_VIEW, R_TOGETHER, R_SIMILAR, R_CATEGORY, R_SEASON, R_TRENDING = range(8)
 LISTS = ("all", "discovery")
+# candidate columns _reasons reads (those the shop has)
+REASON_COLUMNS = ("cust", "item", "bought", "n_orders", "rank_season", "cat_share", "rank_category", "rank_ease",
+                  "rank_similar", "s_together", "rel_together", "views", "carts")
 
 
 class Recommendation(NamedTuple):
@@ -121,10 +130,13 @@ class Recommender:
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
+        max_bin: int = 63,
         early_stopping_rounds: int = 30,
-        max_negatives: int | None = 50,
+        max_negatives: int | None = 20,
+        discovery_max_negatives: int | None = 50,
         discovery_num_leaves: int | None = 15,
         discovery_min_child_samples: int | None = 200,
+        discovery_max_bin: int | None = 255,
         n_jobs: int = 1,
         random_state: int = 0,
     ) -> None:
@@ -143,10 +155,13 @@ class Recommender:
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
+        self.max_bin = max_bin
         self.early_stopping_rounds = early_stopping_rounds
         self.max_negatives = max_negatives
+        self.discovery_max_negatives = discovery_max_negatives
         self.discovery_num_leaves = discovery_num_leaves
         self.discovery_min_child_samples = discovery_min_child_samples
+        self.discovery_max_bin = discovery_max_bin
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -162,11 +177,12 @@ class Recommender:
             mcs = self.discovery_min_child_samples or mcs
         return int(leaves), int(max(1, min(mcs, n_rows // (2 * leaves))))
 
-    def _ranker(self, n_estimators: int, num_leaves: int, min_child_samples: int) -> LGBMRanker:
+    def _ranker(self, n_estimators: int, num_leaves: int, min_child_samples: int, name: str = "all") -> LGBMRanker:
+        max_bin = (self.discovery_max_bin or self.max_bin) if name == "discovery" else self.max_bin
         return LGBMRanker(
             objective="lambdarank", n_estimators=n_estimators, learning_rate=self.learning_rate,
             num_leaves=num_leaves, min_child_samples=min_child_samples, subsample=self.subsample,
-            subsample_freq=1, colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
+            subsample_freq=1, colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda, max_bin=int(max_bin),
             lambdarank_truncation_level=20, random_state=self.random_state, n_jobs=self.n_jobs,
             deterministic=True, force_col_wise=True, verbose=-1)
 
@@ -176,7 +192,7 @@ class Recommender:
         horizon) and the number of (customer, item) pairs they bought, or (None, 0)."""
         snap = Snapshot(enc, cutoff, horizon_days)
         labels = enc.labels(cutoff, horizon_days)
-        buyers = np.unique(labels // enc.n_items)
+        buyers = unique_ints(labels // enc.n_items)
         rows = buyers[snap.cust_last_days[buyers] <= self.lookback_days]
         if len(rows) == 0:
             return None, 0
@@ -197,10 +213,11 @@ class Recommender:
         sizes = df.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
         return df, sizes
 
-    def _sample_negatives(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Training rows only: every positive and at most ``max_negatives`` random negatives per
-        (cutoff, customer) query (seeded by ``random_state``)."""
-        m = self.max_negatives
+    def _sample_negatives(self, df: pd.DataFrame, name: str = "all") -> pd.DataFrame:
+        """Training rows only: every positive and at most ``max_negatives`` (``discovery_max_negatives``
+        for the ``discovery`` ranker; None: all) random negatives per (cutoff, customer) query (seeded
+        by ``random_state``)."""
+        m = self.discovery_max_negatives if name == "discovery" else self.max_negatives
         if m is None or len(df) == 0:
             return df
         neg = df["label"].to_numpy() == 0
@@ -222,12 +239,12 @@ class Recommender:
                name: str = "all") -> tuple[LGBMRanker, dict]:
         tr, _ = self._groups(train)
         rows_before = len(tr)
-        tr = self._sample_negatives(tr)
+        tr = self._sample_negatives(tr, name)
         g_tr = tr.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
         leaves, mcs = self._tree_params(name, len(tr))
         info: dict = {"train_rows": int(len(tr)), "train_rows_before_sampling": int(rows_before),
                       "train_groups": int(len(g_tr)), "num_leaves": leaves, "min_child_samples": mcs}
-        model = self._ranker(self.n_estimators, leaves, mcs)
+        model = self._ranker(self.n_estimators, leaves, mcs, name)
         kw: dict = {}
         va, g_va = (self._groups(valid) if valid is not None else (None, None))
         if va is not None and len(g_va):
@@ -244,9 +261,9 @@ class Recommender:
             info["valid_ndcg@10"] = float(model.best_score_["valid_0"]["ndcg@10"])
         if kw and self.refit:
             t0 = time.perf_counter()
-            both = pd.concat([tr, self._sample_negatives(va)], ignore_index=True)
+            both = pd.concat([tr, self._sample_negatives(va, name)], ignore_index=True)
             g_both = both.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
-            model = self._ranker(best, leaves, mcs)
+            model = self._ranker(best, leaves, mcs, name)
             model.fit(both[features], both["label"].to_numpy(), group=g_both)
             info["refit_rows"] = int(len(both))
             info["refit_seconds"] = round(time.perf_counter() - t0, 2)
@@ -396,33 +413,41 @@ class Recommender:
         return np.where(bought, own, collab + pop)
 
     def _store_lists(self, enc: Encoded, snap: Snapshot, builder: CandidateBuilder) -> None:
+        """Both lists of every customer: candidates scored in chunks of customers, the top ``list_size``
+        per customer (score descending, ties by item code) kept with a reason. Works on row indices and
+        gathers only the columns the reasons need for the kept rows."""
         rows = np.arange(enc.n_cust)
         parts = {name: [] for name in LISTS}
         for lo in range(0, len(rows), 4096):
             df = builder.build(rows[lo:lo + 4096])
             if df.empty:
                 continue
-            X = df[self.features_]
-            s_all = (self.ranker_all_.predict(X) if self.ranker_all_ is not None else self._fallback_score(df))
+            X = df[self.features_].to_numpy(dtype=np.float32)
+            cust, item = df["cust"].to_numpy(), df["item"].to_numpy()
+            s_all = (self.ranker_all_.booster_.predict(X) if self.ranker_all_ is not None else self._fallback_score(df))
             d = df["bought"].to_numpy() == 0
             if self.ranker_discovery_ is not None:
                 s_disc = np.full(len(df), -np.inf)
-                s_disc[d] = self.ranker_discovery_.predict(X.loc[d])
+                if d.any():
+                    s_disc[d] = self.ranker_discovery_.booster_.predict(X[d])
             else:
                 s_disc = np.where(d, s_all, -np.inf)
+            del X
+            kept = {}
             for name, s in (("all", s_all), ("discovery", s_disc)):
-                keep = np.isfinite(s)
-                sub = df.loc[keep]
-                sc = s[keep]
-                order = np.lexsort((sub["item"].to_numpy(), -sc, sub["cust"].to_numpy()))
-                sub, sc = sub.iloc[order], sc[order]
-                c = sub["cust"].to_numpy()
+                idx = np.flatnonzero(np.isfinite(s))
+                idx = idx[np.lexsort((item[idx], -s[idx], cust[idx]))]
+                c = cust[idx]
                 first = np.r_[0, np.flatnonzero(np.diff(c)) + 1]
                 rank = np.arange(len(c)) - np.repeat(first, np.diff(np.r_[first, len(c)]))
-                top = rank < self.list_size
-                sub, sc = sub.loc[sub.index[top]], sc[top]
-                code, arg = self._reasons(sub, builder)
-                parts[name].append((sub["cust"].to_numpy(), sub["item"].to_numpy(), sc, code, arg))
+                kept[name] = idx[rank < self.list_size]
+            # reasons once for the rows in either list (the lists share most of their non-bought items)
+            rows_r = unique_ints(np.concatenate(list(kept.values())))
+            code, arg = self._reasons(df[[c for c in REASON_COLUMNS if c in df.columns]].iloc[rows_r], builder)
+            for name, s in (("all", s_all), ("discovery", s_disc)):
+                idx = kept[name]
+                at = np.searchsorted(rows_r, idx)
+                parts[name].append((cust[idx], item[idx], s[idx], code[at], arg[at]))
         for name in LISTS:
             if parts[name]:
                 c, i, s, code, arg = (np.concatenate(x) for x in zip(*parts[name]))

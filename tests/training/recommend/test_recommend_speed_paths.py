@@ -61,6 +61,14 @@ def test_negative_sampling_keeps_every_positive_and_caps_negatives():
     assert (neg == full.clip(upper=5).loc[neg.index]).all()
     pd.testing.assert_frame_equal(out, m._sample_negatives(df))  # seeded
     assert len(Recommender(max_negatives=None)._sample_negatives(df)) == n
+    # the discovery ranker has its own cap (default 50; None: every negative)
+    d = Recommender(max_negatives=5, discovery_max_negatives=2, random_state=0)._sample_negatives(df, "discovery")
+    assert d["label"].sum() == df["label"].sum()
+    assert (d[d["label"] == 0].groupby(["cutoff", "cust"]).size() == full.clip(upper=2).loc[
+        d[d["label"] == 0].groupby(["cutoff", "cust"]).size().index]).all()
+    assert len(Recommender(max_negatives=5, discovery_max_negatives=None)._sample_negatives(df, "discovery")) == n
+    default = Recommender()
+    assert (default.max_negatives, default.discovery_max_negatives) == (20, 50)
 
 
 def test_discovery_ranker_has_smaller_better_populated_trees():
@@ -74,5 +82,74 @@ def test_discovery_ranker_has_smaller_better_populated_trees():
     # None: the discovery ranker uses the `all` settings
     same = Recommender(num_leaves=7, min_child_samples=20, discovery_num_leaves=None, discovery_min_child_samples=None)
     assert same._tree_params("discovery", 1_000_000) == same._tree_params("all", 1_000_000) == (7, 20)
-    lgbm = m._ranker(10, *m._tree_params("discovery", 1_000_000))
+    lgbm = m._ranker(10, *m._tree_params("discovery", 1_000_000), "discovery")
     assert (lgbm.get_params()["num_leaves"], lgbm.get_params()["min_child_samples"]) == (15, 200)
+
+
+def test_histogram_bins_per_ranker():
+    m = Recommender()  # all: 63 bins; discovery: 255
+    assert m._ranker(10, 31, 50).get_params()["max_bin"] == 63
+    assert m._ranker(10, 15, 200, "discovery").get_params()["max_bin"] == 255
+    same = Recommender(max_bin=127, discovery_max_bin=None)
+    assert same._ranker(10, 15, 200, "discovery").get_params()["max_bin"] == 127
+
+
+def test_unique_ints_matches_numpy_unique():
+    from training.recommend.candidates import unique_ints
+
+    rng = np.random.default_rng(2)
+    for a in (np.array([], dtype=np.int64), np.array([7]), np.array([3, 3, 3]),
+              rng.integers(-50, 50, 1000), rng.integers(0, 2**40, 5000, dtype=np.int64)):
+        got = unique_ints(a)
+        np.testing.assert_array_equal(got, np.unique(a))
+        assert got.dtype == a.dtype
+    np.testing.assert_array_equal(unique_ints(np.array([5, 1, 5, 2, 1])), [1, 2, 5])
+
+
+def _lists_reference(m, df):
+    """The stored lists recomputed from the candidates with pandas: scored by the rankers, the top
+    ``list_size`` per customer by score (descending), ties by item code."""
+    X = df[m.features_]
+    out = {}
+    s_all = m.ranker_all_.predict(X)
+    d = df["bought"].to_numpy() == 0
+    s_disc = np.full(len(df), -np.inf)
+    s_disc[d] = m.ranker_discovery_.predict(X.loc[d])
+    for name, s in (("all", s_all), ("discovery", s_disc)):
+        t = pd.DataFrame({"cust": df["cust"].to_numpy(), "item": df["item"].to_numpy(), "s": s})
+        t = t[np.isfinite(t["s"])].sort_values(["cust", "s", "item"], ascending=[True, False, True])
+        out[name] = t.groupby("cust", sort=False).head(m.list_size)
+    return out
+
+
+def test_stored_lists_match_a_pandas_reference():
+    import warnings
+
+    from features.synthetic import synthesize_shop
+    from training.recommend.candidates import CandidateBuilder, CandidateConfig, fit_cutoff_models
+    from training.recommend.data import Encoded, Snapshot
+    from training.recommend.similarity import thread_limit
+
+    shop = synthesize_shop(customers=300, products=60, seed=4, start="2022-01-01", end="2023-04-01")
+    as_of = pd.Timestamp("2023-04-01", tz="UTC")
+    cfg = CandidateConfig(n_own=30, n_together=15, n_similar=15, n_ease=15, n_popular=10)
+    m = Recommender(candidates=cfg, list_size=7, n_estimators=20, min_child_samples=10, ease_lambdas=(100.0,))
+    m.fit(shop["orders"], shop["products"], shop["sessions"], as_of=as_of, training_cutoffs=2)
+    assert m.ranker_all_ is not None and m.ranker_discovery_ is not None
+    with thread_limit(1):
+        enc = Encoded(shop["orders"], shop["products"], shop["sessions"], as_of)
+        snap = Snapshot(enc, as_of, m.horizon_days_)
+        df = CandidateBuilder(snap, fit_cutoff_models(snap, m.ease_lambda_, cfg), cfg).build(np.arange(enc.n_cust))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _lists_reference(m, df)
+    for name in ("all", "discovery"):
+        want = ref[name]
+        ptr = getattr(m, f"{name}_ptr_")
+        np.testing.assert_array_equal(np.diff(ptr), np.bincount(want["cust"], minlength=enc.n_cust))
+        np.testing.assert_array_equal(getattr(m, f"{name}_items_"), want["item"].to_numpy())
+        np.testing.assert_allclose(getattr(m, f"{name}_scores_"), want["s"].to_numpy(), rtol=1e-6)
+        assert np.diff(ptr).max() == 7
+        code = getattr(m, f"{name}_code_")
+        bought = df.set_index(["cust", "item"])["bought"].loc[list(zip(want["cust"], want["item"]))].to_numpy() > 0
+        np.testing.assert_array_equal(code == 0, bought)  # R_BOUGHT exactly for the customer's own items
