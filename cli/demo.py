@@ -49,6 +49,7 @@ class DemoRun:
 
 
 def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, port: int | None = None,
+                      config: Path | None = None,
                       customers: int | None = None, server_timeout: float = 180.0) -> DemoRun:
     """Synthesize, train every model, score, start the server; ``stage(name)`` reports each stage."""
     from features.synthetic_stage import synthesize_into
@@ -85,7 +86,7 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
 
     t = time.perf_counter()
     with stage("3/4 score + start the server") as say:
-        server = launch_background(settings, ws, port=port, auth=False)  # local demo: no API keys; starts (imports, loads models) while we score
+        server = launch_background(settings, ws, port=port, auth=False, config=config)  # local demo: no API keys; starts (imports, loads models) while we score
         say(f"server starting on {server.url} (log: {server.log})")
         try:
             res = score_batch(settings, ws, out, progress=say)
@@ -105,7 +106,7 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
 
 def run_demo(c, port: int | None = None) -> None:
     """Synthesize, train, score, start the server in the background and print how to use it."""
-    run = run_demo_pipeline(c.settings, c.ws, c.report.stage, port=port)
+    run = run_demo_pipeline(c.settings, c.ws, c.report.stage, port=port, config=c.config)
     url, out = run.url, run.out
     top = pd.read_csv(out / "at_risk.csv", nrows=2, dtype={"customer_id": str})["customer_id"].tolist()
     body = json.dumps({"customer_ids": [*top, "no-such-customer"]})

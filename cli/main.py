@@ -6,7 +6,6 @@ one clear line (naming the file, field or request) with exit code 2.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -30,9 +29,9 @@ class Ctx:
         self.settings = load_settings(config, workspace)
         self.ws = Workspace(self.settings.workspace)
         self.ws.root.mkdir(parents=True, exist_ok=True)
-        os.environ["ECRM_WORKSPACE"] = str(self.ws.root)  # child processes (the server) use the same
-        if config:
-            os.environ["ECRM_CONFIG"] = str(Path(config).resolve())
+        # a server started from here gets this config and workspace in its own environment (serving.process);
+        # this process's environment stays untouched
+        self.config = Path(config).resolve() if config else None
         self.report = Reporter()
 
 
@@ -279,7 +278,7 @@ def serve(
     from serving.process import run_foreground
 
     c = _ctx(ctx)
-    raise typer.Exit(run_foreground(c.settings, c.ws, port=port, host=host))
+    raise typer.Exit(run_foreground(c.settings, c.ws, port=port, host=host, config=c.config))
 
 
 @app.command()

@@ -165,7 +165,9 @@ class WarningSettings(_Frozen):
 class ComputeSettings(_Frozen):
     """How much of the machine model fitting may use (not part of any model's configuration)."""
 
-    threads: int = Field(0, ge=0, description="LightGBM threads when fitting the customer models; 0 = every core")
+    threads: int = Field(2, ge=1, description="LightGBM threads when fitting the customer models. Always an "
+                         "explicit count: LightGBM's result depends on it, and its 'default' is whatever thread "
+                         "count the process last used (a one-thread prediction changes it)")
 
 
 class ServingSettings(_Frozen):

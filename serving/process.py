@@ -30,10 +30,13 @@ def server_command(host: str, port: int) -> list[str]:
     return [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port), "--working-dir", str(PROJECT_ROOT)]
 
 
-def server_env(ws: Workspace, auth: bool = True) -> dict[str, str]:
-    """Environment of the server process: the workspace, no telemetry; ``auth=False`` turns API keys off."""
+def server_env(ws: Workspace, auth: bool = True, config: Path | None = None) -> dict[str, str]:
+    """Environment of the server process: the workspace, the config file when one was given, no telemetry;
+    ``auth=False`` turns API keys off."""
     env = dict(os.environ)
     env["ECRM_WORKSPACE"] = str(ws.root)
+    if config is not None:
+        env["ECRM_CONFIG"] = str(config)
     if not auth:
         env["ECRM_AUTH"] = "off"
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -49,14 +52,15 @@ def port_in_use(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def run_foreground(settings: Settings, ws: Workspace, port: int | None = None, host: str | None = None) -> int:
+def run_foreground(settings: Settings, ws: Workspace, port: int | None = None, host: str | None = None,
+                   config: Path | None = None) -> int:
     """Run the server until interrupted; returns its exit code."""
     host = host or settings.serving.host
     port = port or settings.serving.port
     if port_in_use(host, port):
         raise ValueError(f"port {port} on {host} is already in use: choose another with --port")
     load_api_keys(settings)  # fail here, with the message, rather than in the server's log
-    return subprocess.call(server_command(host, port), env=server_env(ws))
+    return subprocess.call(server_command(host, port), env=server_env(ws, config=config))
 
 
 def _pid_file(ws: Workspace) -> Path:
@@ -133,7 +137,7 @@ class BackgroundServer:
 
 
 def launch_background(settings: Settings, ws: Workspace, port: int | None = None,
-                      host: str | None = None, auth: bool = True) -> BackgroundServer:
+                      host: str | None = None, auth: bool = True, config: Path | None = None) -> BackgroundServer:
     """(Re)start this workspace's server detached, without waiting for it to be ready.
 
     ``auth=False`` serves without API keys (``ecrm demo``'s local server)."""
@@ -147,7 +151,7 @@ def launch_background(settings: Settings, ws: Workspace, port: int | None = None
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     log = ws.state_dir / "server.log"
     with open(log, "ab") as fh:
-        proc = subprocess.Popen(server_command(host, port), env=server_env(ws, auth), stdout=fh, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(server_command(host, port), env=server_env(ws, auth, config), stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     _pid_file(ws).write_text(f"{proc.pid} {host}:{port}\n")
     return BackgroundServer(f"http://{host}:{port}", log, proc, ws)

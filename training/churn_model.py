@@ -51,7 +51,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int = 50,
         level: str = "customer_base",
         random_state: int = 0,
-        n_jobs: int | None = None,
+        n_jobs: int = 2,
     ) -> None:
         self.horizon_days = horizon_days
         self.init_from_bgnbd = init_from_bgnbd

@@ -141,7 +141,7 @@ def make_model(settings: Settings, horizon_days: int, **overrides) -> ChurnModel
     lgb = settings.churn.lightgbm.model_dump()
     lgb.update(overrides)
     return ChurnModel(horizon_days=horizon_days, init_from_bgnbd=settings.churn.init_from_bgnbd,
-                      n_jobs=settings.compute.threads or None, **lgb)
+                      n_jobs=settings.compute.threads, **lgb)
 
 
 def baseline_scores(val: ChurnDataset, horizon_days: int) -> dict[str, np.ndarray]:

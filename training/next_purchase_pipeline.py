@@ -132,7 +132,7 @@ def make_model(settings: Settings, horizon_days: int, **overrides) -> NextPurcha
     params.update(overrides)
     return NextPurchaseModel(horizon_days=horizon_days, short_days=settings.next_purchase.short_days,
                              tweedie_variance_power=settings.next_purchase.tweedie_variance_power,
-                             n_jobs=settings.compute.threads or None, **params)
+                             n_jobs=settings.compute.threads, **params)
 
 
 def fit_next_purchase(settings: Settings, data: PurchaseDataset, horizon_days: int, progress: Progress | None = None
