@@ -100,16 +100,8 @@ def write_bytes_atomic(data: bytes, path: Path) -> None:
 
 
 def write_text_atomic(text: str, path: Path) -> None:
-    """Write text to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write UTF-8 text to ``path`` atomically (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(text.encode("utf-8"), path)
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:

@@ -11,7 +11,6 @@ together at the end with the method, path, query, body and response text of each
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
@@ -21,22 +20,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core import NotSet
-from typer.testing import CliRunner
 
-from cli.main import app
 from configs.settings import load_settings
 from features.storage import Workspace
 from serving.process import start_background, stop_background
+from tests.e2e.shop import build_shop, free_port
 
 pytestmark = pytest.mark.e2e
-
-# The same small synthetic shop as tests/e2e/test_pipeline_http.py.
-CONFIG = """
-workspace: {ws}
-synthetic: {{customers: 1500, products: 150, seed: 7, start: "2022-01-01", end: "2023-10-01"}}
-churn: {{training_cutoffs: 6, horizon_days: 60}}
-serving: {{max_ids_per_request: 5, reload_seconds: 1}}
-"""
 
 API_KEY = "fuzz-key"
 MAX_EXAMPLES = 25  # per operation and generation mode
@@ -44,24 +34,10 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 REQUEST_TIMEOUT = 30.0  # seconds; the service's own traffic timeout is 30 s
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def fuzz_shop(tmp_path_factory):
     """A workspace with data, a trained champion and batch scores, made through the CLI."""
-    root = tmp_path_factory.mktemp("e2e-fuzz")
-    cfg = root / "ecrm.yaml"
-    cfg.write_text(CONFIG.format(ws=root / "ws"))
-    runner = CliRunner()
-    base = ["--config", str(cfg)]
-    for args in (["data", "synthesize"], ["train"], ["score", "--out", str(root / "out")]):
-        res = runner.invoke(app, base + args, catch_exceptions=False)
-        assert res.exit_code == 0, res.output
-    return cfg, root
+    return build_shop(tmp_path_factory.mktemp("e2e-fuzz"))
 
 
 def load_schema(url: str):
@@ -113,7 +89,7 @@ def test_openapi_fuzz_gives_no_server_error(fuzz_shop, monkeypatch):
     monkeypatch.setenv("ECRM_API_KEYS", API_KEY)
     settings_ = load_settings(cfg)
     ws = Workspace(settings_.workspace)
-    url, log = start_background(settings_, ws, port=_free_port(), timeout=120)
+    url, log = start_background(settings_, ws, port=free_port(), timeout=120)
     try:
         schema = load_schema(url)
         operations = [op.ok() for op in schema.get_all_operations()]  # .ok() raises on an unparsable operation

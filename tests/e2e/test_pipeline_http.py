@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 import time
 
@@ -17,36 +16,15 @@ from cli.main import app
 from configs.settings import load_settings
 from features.storage import Workspace
 from serving.process import start_background, stop_background
+from tests.e2e.shop import build_shop, free_port
 from training.registry import CHAMPION, CHURN_MODEL, configure, get_alias
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = """
-workspace: {ws}
-synthetic: {{customers: 1500, products: 150, seed: 7, start: "2022-01-01", end: "2023-10-01"}}
-churn: {{training_cutoffs: 6, horizon_days: 60}}
-serving: {{max_ids_per_request: 5, reload_seconds: 1}}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """A workspace with data, a trained champion and batch scores, made through the CLI."""
-    root = tmp_path_factory.mktemp("e2e")
-    cfg = root / "ecrm.yaml"
-    cfg.write_text(CONFIG.format(ws=root / "ws"))
-    runner = CliRunner()
-    base = ["--config", str(cfg)]
-    for args in (["data", "synthesize"], ["train"], ["score", "--out", str(root / "out")]):
-        res = runner.invoke(app, base + args, catch_exceptions=False)
-        assert res.exit_code == 0, res.output
-    return cfg, root
+    return build_shop(tmp_path_factory.mktemp("e2e"))
 
 
 def test_cli_stages_are_idempotent(shop):
@@ -143,7 +121,7 @@ def test_http_service(shop, monkeypatch):
     monkeypatch.setenv("ECRM_API_KEYS", "k-one,k-two")
     settings = load_settings(cfg)
     ws = Workspace(settings.workspace)
-    url, _log = start_background(settings, ws, port=_free_port(), timeout=120)
+    url, _log = start_background(settings, ws, port=free_port(), timeout=120)
     try:
         churn = pd.read_parquet(root / "out" / "churn.parquet")
         known = churn["customer_id"].head(3).tolist()
@@ -286,7 +264,7 @@ def test_hot_reload_follows_the_champion_and_refuses_a_broken_one(shop, monkeypa
     client = configure(settings, ws)
     current = get_alias(client, CHURN_MODEL, CHAMPION)
     mv = client.get_model_version(CHURN_MODEL, str(current.version))
-    url, _log = start_background(settings, ws, port=_free_port(), timeout=120)
+    url, _log = start_background(settings, ws, port=free_port(), timeout=120)
     cid = pd.read_parquet(root / "out" / "churn.parquet")["customer_id"].iloc[0]
     statuses: list[int] = []
     stop = threading.Event()
