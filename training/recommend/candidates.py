@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.recommend.data import Snapshot
+from training.recommend.data import Snapshot, unique_ints
 from training.recommend.similarity import cosine_neighbours, ease_weights, gram, top_k_dense, top_k_rows
 
 RANK_SOURCES = ("own", "together", "similar", "ease", "popular", "trending", "season", "category")
@@ -96,15 +96,6 @@ def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig) -
     uni = ease_universe(snap, cfg.ease_min_buyers, cfg.ease_max_items)
     B = ease_weights(gram(X[:, uni]), lam) if lam is not None and len(uni) >= 2 else None
     return CutoffModels(together, similar, uni, B)
-
-
-def unique_ints(a: np.ndarray) -> np.ndarray:
-    """Sorted unique values of an integer array (``np.unique`` by a sort: numpy 2.3+'s hash-based
-    ``np.unique`` was 10-50x slower on the candidate keys)."""
-    a = np.sort(np.asarray(a).ravel())
-    if len(a) < 2:
-        return a
-    return a[np.r_[True, a[1:] != a[:-1]]]
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill=np.nan) -> np.ndarray:

@@ -326,7 +326,7 @@ class Recommender:
             valid, _ = self._cutoff_frame(enc, valid_cut, horizon_days, lam, cfg)
             train = pd.concat(frames, ignore_index=True) if frames else None
             if train is not None and train["label"].sum() > 0:
-                info["training_cutoffs"] = [str(c.date()) for c in sorted(set(train["cutoff"]))]
+                info["training_cutoffs"] = [str(c.date()) for c in sorted(train["cutoff"].unique())]
                 info["validation_cutoff"] = str(valid_cut.date()) if valid is not None else None
                 # share of the items training customers bought that were among their candidates
                 info["candidate_recall"] = round(float(train["label"].sum() / max(1, n_labels)), 4)
@@ -499,9 +499,6 @@ class Recommender:
         arg[bought] = df["n_orders"].to_numpy()[bought].astype(np.int64)
         return code, arg
 
-    # ------------------------------------------------------------------------------------------
-    # serving
-    # ------------------------------------------------------------------------------------------
     # ------------------------------------------------------------------------------------------
     # serving
     # ------------------------------------------------------------------------------------------
