@@ -33,11 +33,51 @@ class RedisOnlineStore(_Frozen):
     type: Literal["redis"] = "redis"
     connection_string: str = "127.0.0.1:6379,db=0"
 
+    @field_validator("connection_string")
+    @classmethod
+    def _feast_format(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(f"{value!r}: Feast wants HOST:PORT[,db=N][,password=...][,ssl=true], not a URL")
+        host_port = value.split(",", 1)[0]
+        if not host_port.rpartition(":")[2].isdigit():
+            raise ValueError(f"{value!r}: must start with HOST:PORT, e.g. 127.0.0.1:6379,db=0")
+        return value
+
 
 class DuckDBOfflineStore(_Frozen):
     """Feast offline store over parquet files read by DuckDB (the embedded default)."""
 
     type: Literal["duckdb"] = "duckdb"
+
+
+LOCAL_SPARK_CONF: dict[str, str] = {
+    "spark.master": "local[2]",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+class SparkOfflineStore(_Frozen):
+    """Feast's Spark offline store over the same parquet snapshots (needs ``uv sync --extra spark``).
+
+    ``spark_conf`` configures the Spark session (default: local Spark on 2 cores, loopback only, UTC);
+    point ``spark.master`` at a cluster to run elsewhere. The session time zone must stay UTC.
+    """
+
+    type: Literal["spark"] = "spark"
+    spark_conf: dict[str, str] = Field(default_factory=lambda: dict(LOCAL_SPARK_CONF))
+
+    @field_validator("spark_conf")
+    @classmethod
+    def _utc_session(cls, conf: dict[str, str]) -> dict[str, str]:
+        tz = conf.setdefault("spark.sql.session.timeZone", "UTC")
+        if tz != "UTC":
+            raise ValueError(f"spark.sql.session.timeZone must be UTC (snapshot times are UTC), not {tz!r}")
+        return conf
 
 
 class FeastSettings(_Frozen):
@@ -47,7 +87,9 @@ class FeastSettings(_Frozen):
     online_store: SqliteOnlineStore | RedisOnlineStore = Field(
         default_factory=SqliteOnlineStore, discriminator="type"
     )
-    offline_store: DuckDBOfflineStore = Field(default_factory=DuckDBOfflineStore, discriminator="type")
+    offline_store: DuckDBOfflineStore | SparkOfflineStore = Field(
+        default_factory=DuckDBOfflineStore, discriminator="type"
+    )
 
 
 class MlflowSettings(_Frozen):
@@ -58,6 +100,10 @@ class MlflowSettings(_Frozen):
 
     tracking_uri: str | None = None
     experiment: str = "ecrm"
+    artifact_location: str | None = Field(
+        None, description="where a new experiment stores model files (e.g. s3://bucket/ecrm or a shared folder); "
+        "null = WORKSPACE/mlflow/artifacts for a database tracking URI, the server's choice for http(s)"
+    )
 
 
 class SyntheticSettings(_Frozen):

@@ -1,7 +1,8 @@
 """The Feast feature store of a workspace: configuration, apply, offline retrieval, materialization.
 
 The stores are chosen in configuration (``feast.online_store`` / ``feast.offline_store``), so the same
-code runs with SQLite or Redis online and DuckDB offline.
+code runs with SQLite or Redis online and DuckDB or Spark offline (historical retrieval and
+materialization read the same parquet snapshots through either engine).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import io
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
 from configs.runtime import quiet_dependencies
-from configs.settings import Settings
+from configs.settings import ConfigError, Settings
 from features.errors import OnlineStoreUnavailable
 from features.repo.definitions import VIEW_SPECS, build_definitions
 from features.schema import TIMESTAMP_DTYPE
@@ -26,19 +27,35 @@ from features.snapshots import as_utc, available_views
 from features.storage import Workspace, write_json_atomic
 
 
-def repo_config(settings: Settings, ws: Workspace) -> RepoConfig:
-    """Feast RepoConfig for this workspace from the settings."""
+def _online_config(settings: Settings, ws: Workspace) -> dict:
+    """Feast ``online_store`` section: SQLite in the workspace or a Redis server."""
     online = settings.feast.online_store
     if online.type == "sqlite":
-        online_cfg = {"type": "sqlite", "path": str(ws.feast_dir / "online_store.db")}
-    else:
-        online_cfg = {"type": "redis", "connection_string": online.connection_string}
+        return {"type": "sqlite", "path": str(ws.feast_dir / "online_store.db")}
+    return {"type": "redis", "connection_string": online.connection_string}
+
+
+def _offline_config(settings: Settings) -> dict:
+    """Feast ``offline_store`` section: DuckDB, or Spark with the configured session settings."""
+    offline = settings.feast.offline_store
+    if offline.type == "duckdb":
+        return {"type": "duckdb"}
+    try:
+        import pyspark  # noqa: F401  (an optional extra: say how to get it rather than fail deep in Feast)
+    except ImportError as exc:
+        raise ConfigError("feast.offline_store.type is 'spark' but pyspark is not installed: run "
+                          "`uv sync --frozen --extra spark` (or `pip install 'feast[spark]==0.67.0'`)") from exc
+    return {"type": "spark", "spark_conf": dict(offline.spark_conf)}
+
+
+def repo_config(settings: Settings, ws: Workspace) -> RepoConfig:
+    """Feast RepoConfig for this workspace from the settings (stores chosen by configuration only)."""
     return RepoConfig(
         project=settings.feast.project,
         provider="local",
         registry=str(ws.feast_dir / "registry.db"),
-        online_store=online_cfg,
-        offline_store={"type": settings.feast.offline_store.type},
+        online_store=_online_config(settings, ws),
+        offline_store=_offline_config(settings),
         repo_path=ws.feast_dir,
         entity_key_serialization_version=3,
     )
@@ -53,7 +70,7 @@ def open_store(settings: Settings, ws: Workspace) -> FeatureStore:
 def apply_definitions(store: FeatureStore, ws: Workspace) -> list[str]:
     """Register entities, views and services for the views whose snapshots exist; return the views."""
     views = [v for v in available_views(ws) if (ws.features_dir / f"{v}.parquet").is_file()]
-    store.apply(build_definitions(ws.features_dir, views))
+    store.apply(build_definitions(ws.features_dir, views, offline_store=store.config.offline_store.type))
     return views
 
 
@@ -107,6 +124,12 @@ def online_snapshot_info(ws: Workspace) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _stored(ts: datetime | None) -> bool:
+    """Whether an online row was ever written: Redis answers an entity it never stored with empty values
+    and the epoch as timestamp (SQLite with no row); snapshot times are never the epoch."""
+    return ts is not None and ts.timestamp() > 0
+
+
 class OnlineReader:
     """Reads a fixed list of features for customer ids from the configured online store, as floats.
 
@@ -150,8 +173,8 @@ class OnlineReader:
                 store = self._config.online_store.type
                 raise OnlineStoreUnavailable(f"the {store} online store is unavailable: "
                                              f"{type(exc).__name__}: {exc}") from exc
-            for i, (_ts, feats) in enumerate(rows):
-                if not feats:
+            for i, (ts, feats) in enumerate(rows):
+                if not feats or not _stored(ts):
                     continue
                 known[i] = True
                 for name, pos in zip(names, positions):

@@ -8,6 +8,7 @@ PostgreSQL-backed server). Registered model names: ``ecrm-churn`` etc.; aliases 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +30,32 @@ CHALLENGER = "challenger"
 
 
 def tracking_uri(settings: Settings, ws: Workspace) -> str:
-    """The tracking/registry URI: environment, then config, then the workspace's SQLite file."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    if settings.mlflow.tracking_uri:
-        return settings.mlflow.tracking_uri
-    return f"sqlite:///{ws.mlflow_dir / 'mlflow.db'}"
+    """The tracking/registry URI: environment, then config, then the workspace's SQLite file.
+
+    ``postgresql://`` means the psycopg2 driver to SQLAlchemy; ecrm ships psycopg 3, so such a URI is
+    read as ``postgresql+psycopg://`` unless psycopg2 is installed.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.mlflow.tracking_uri
+    if not uri:
+        return f"sqlite:///{ws.mlflow_dir / 'mlflow.db'}"
+    scheme, sep, rest = uri.partition("://")
+    if sep and scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg2") is None:
+        return f"postgresql+psycopg://{rest}"
+    return uri
+
+
+def artifact_location(settings: Settings, ws: Workspace, uri: str) -> str | None:
+    """Where a newly created experiment keeps its artifacts.
+
+    The configured ``mlflow.artifact_location`` if any; else, for a database tracking URI (SQLite,
+    PostgreSQL, ...), the workspace's artifact folder (MLflow's own default would be ``./mlruns`` in the
+    current directory); for an MLflow server (http/https/databricks), the server decides (None).
+    """
+    if settings.mlflow.artifact_location:
+        return settings.mlflow.artifact_location
+    if uri.partition("://")[0] in ("http", "https", "databricks"):
+        return None
+    return (ws.mlflow_dir / "artifacts").as_uri()
 
 
 def configure(settings: Settings, ws: Workspace) -> MlflowClient:
@@ -48,8 +68,7 @@ def configure(settings: Settings, ws: Workspace) -> MlflowClient:
     with quiet_dependencies():  # the first call creates the tracking database
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         if client.get_experiment_by_name(name) is None:
-            location = (ws.mlflow_dir / "artifacts").as_uri() if uri.startswith("sqlite:") else None
-            client.create_experiment(name, artifact_location=location)
+            client.create_experiment(name, artifact_location=artifact_location(settings, ws, uri))
         mlflow.set_experiment(name)
     return client
 

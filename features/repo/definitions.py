@@ -107,22 +107,33 @@ def snapshot_path(features_dir: Path, view: str) -> Path:
     return Path(features_dir).resolve() / f"{view}.parquet"
 
 
-def build_definitions(features_dir: Path, views: list[str] | None = None) -> list:
+def snapshot_source(features_dir: Path, view: str, offline_store: str = "duckdb"):
+    """The Feast data source of one view's snapshot parquet file, for the configured offline store.
+
+    DuckDB reads a ``FileSource``; Feast's Spark offline store only accepts a ``SparkSource``. Both point
+    at the same file, so the features are the same whichever engine reads them.
+    """
+    path = str(snapshot_path(features_dir, view))
+    if offline_store == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+        return SparkSource(name=f"{view}_snapshots", path=path, file_format="parquet",
+                           timestamp_field="event_timestamp")
+    return FileSource(name=f"{view}_snapshots", path=path, timestamp_field="event_timestamp")
+
+
+def build_definitions(features_dir: Path, views: list[str] | None = None, offline_store: str = "duckdb") -> list:
     """Entities, sources, feature views and services over the snapshots in ``features_dir``.
 
     ``views`` restricts to the feature views whose snapshots exist (a shop without sessions has no
-    ``customer_sessions`` view).
+    ``customer_sessions`` view); ``offline_store`` (``duckdb`` or ``spark``) picks the source type.
     """
     views = list(VIEW_SPECS) if views is None else views
     objects: list = [CUSTOMER, PRODUCT]
     built: dict[str, FeatureView] = {}
     for name in views:
         entity, feats, _sql, _needs = VIEW_SPECS[name]
-        source = FileSource(
-            name=f"{name}_snapshots",
-            path=str(snapshot_path(features_dir, name)),
-            timestamp_field="event_timestamp",
-        )
+        source = snapshot_source(features_dir, name, offline_store)
         built[name] = FeatureView(
             name=name,
             entities=[entity],

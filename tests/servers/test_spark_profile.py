@@ -1,0 +1,88 @@
+"""configs/profiles/spark.yaml on local Spark (pyspark + Java): Feast historical retrieval and
+materialization through the Spark offline store give exactly what the DuckDB offline store gives,
+over the same snapshot files of the tiny shop (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from configs.settings import Settings
+from features.snapshots import ensure_snapshots
+from features.storage import Workspace, write_tables
+from features.store import (
+    OnlineReader,
+    apply_definitions,
+    feature_refs,
+    historical_features,
+    materialize_as_of,
+    open_store,
+)
+from tests.servers.profiles import PROFILES
+from tests.servers.servers import require_spark
+
+pytestmark = [pytest.mark.servers,
+              # Feast warns on every call that its Spark store is experimental (README says so once)
+              pytest.mark.filterwarnings("ignore:The spark .* experimental:RuntimeWarning")]
+
+CUTOFFS = [pd.Timestamp(t, tz="UTC") for t in ("2024-01-01", "2024-03-01", "2024-04-01")]
+
+
+def _store(root, make_tiny_shop, offline: dict):
+    """A workspace of the tiny shop with snapshots at CUTOFFS, applied for the given offline store."""
+    settings = Settings.model_validate({"workspace": str(root), "feast": {"offline_store": offline}})
+    ws = Workspace(settings.workspace)
+    write_tables(ws, make_tiny_shop(), source="test")
+    ensure_snapshots(ws, CUTOFFS)
+    store = open_store(settings, ws)
+    return settings, ws, store, apply_definitions(store, ws)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, make_tiny_shop):
+    """(DuckDB store, Spark store from the shipped profile), each over its own copy of the same shop."""
+    require_spark()
+    spark_offline = yaml.safe_load((PROFILES / "spark.yaml").read_text())["feast"]["offline_store"]
+    duck = _store(tmp_path_factory.mktemp("duckdb"), make_tiny_shop, {"type": "duckdb"})
+    spark = _store(tmp_path_factory.mktemp("spark"), make_tiny_shop, spark_offline)
+    assert spark[2].config.offline_store.type == "spark"
+    yield duck, spark
+    from pyspark.sql import SparkSession
+
+    if (session := SparkSession.getActiveSession()) is not None:
+        session.stop()  # the JVM this module started
+
+
+def _entities(key: str, ids: list[str]) -> pd.DataFrame:
+    """Every id at every cutoff, at a time between cutoffs and before the first one."""
+    times = [*CUTOFFS, CUTOFFS[0] + pd.Timedelta(days=10), CUTOFFS[0] - pd.Timedelta(days=1)]
+    rows = [(i, t) for t in times for i in ids]
+    return pd.DataFrame(rows, columns=[key, "event_timestamp"])
+
+
+def test_historical_retrieval_on_spark_equals_duckdb(stores):
+    (_s, _w, duck, views), (_s2, _w2, spark, spark_views) = stores
+    assert spark_views == views
+    for key, ids, chosen in (("customer_id", ["C1", "C2", "C3", "C4", "NOPE"], ["customer_orders", "customer_sessions"]),
+                             ("product_id", ["P1", "P2", "P3", "P4", "P5", "NOPE"], ["product_stats"])):
+        entity_df = _entities(key, ids)
+        refs = feature_refs(chosen)
+        want = historical_features(duck, entity_df, refs)
+        got = historical_features(spark, entity_df, refs)
+        pd.testing.assert_frame_equal(got, want)
+        assert want.iloc[:, 2:].notna().any(axis=None)  # real values compared, not only misses
+
+
+def test_materialization_through_spark_fills_the_online_store(stores):
+    (_s, ws_duck, duck, views), (_s2, ws_spark, spark, _v) = stores
+    refs = feature_refs(["customer_orders"])
+    materialize_as_of(duck, ws_duck, CUTOFFS[1], views)
+    materialize_as_of(spark, ws_spark, CUTOFFS[1], views)
+    ids = ["C1", "C2", "C3", "NOPE"]
+    want, known_want = OnlineReader(duck, refs).read(ids)
+    got, known = OnlineReader(spark, refs).read(ids)
+    np.testing.assert_array_equal(known, known_want)
+    assert known.tolist() == [True, True, True, False]
+    np.testing.assert_allclose(got, want, equal_nan=True)
