@@ -17,6 +17,8 @@ from cli.progress import Reporter
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 data_app = typer.Typer(no_args_is_help=True, help="Load or synthesize the shop's canonical tables.")
 app.add_typer(data_app, name="data")
+privacy_app = typer.Typer(no_args_is_help=True, help="Pseudonymous customer ids (see `privacy:` in the config).")
+app.add_typer(privacy_app, name="privacy")
 
 
 class Ctx:
@@ -61,15 +63,18 @@ def data_load(
 ) -> None:
     """Load a file of order lines into the workspace (validated; bad rows go to data/rejects)."""
     from features.loaders import load_online_retail, load_orders, parse_mapping, save_load
+    from features.privacy.loading import load_privacy
 
     c = _ctx(ctx)
     with c.report.stage(f"data load ({fmt})") as say:
+        privacy = load_privacy(c.settings.privacy, c.ws)
         if fmt == "online-retail":
             if mapping:
                 raise typer.BadParameter("--map applies to --format orders only", param_hint="--map")
-            result = load_online_retail(path, timezone=timezone or "Europe/London", progress=say)
+            result = load_online_retail(path, timezone=timezone or "Europe/London", progress=say, privacy=privacy)
         elif fmt == "orders":
-            result = load_orders(path, mapping=parse_mapping(mapping or []), timezone=timezone or "UTC", progress=say)
+            result = load_orders(path, mapping=parse_mapping(mapping or []), timezone=timezone or "UTC", progress=say,
+                                 privacy=privacy)
         else:
             raise typer.BadParameter(f"unknown format '{fmt}': use online-retail or orders", param_hint="--format")
         save_load(c.ws, result)
@@ -77,6 +82,28 @@ def data_load(
     width = max(len(k) for k in result.counts)
     for k, v in result.counts.items():
         typer.echo(f"{k:<{width}}  {v:>10,}")
+    typer.echo(f"columns not loaded: {', '.join(result.dropped_columns) or '(none)'}")
+    if result.pseudonymized:
+        typer.echo("customer ids: keyed pseudonyms (ask the HTTP API with `ecrm privacy pseudonym ID`)")
+
+
+@data_app.command("purge-expired")
+def data_purge_expired(
+    ctx: typer.Context,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="purge relative to this date (default: now, UTC)")] = None,
+) -> None:
+    """Remove orders and sessions older than privacy.retention_days from the canonical tables."""
+    from features.privacy.retention import purge_expired
+
+    c = _ctx(ctx)
+    days = c.settings.privacy.retention_days
+    res = purge_expired(c.ws, days, as_of=as_of)
+    if res.cutoff is None:
+        typer.echo("privacy.retention_days is not set: raw events are kept forever; nothing removed")
+        return
+    typer.echo(f"retention {days} days: removing events before {res.cutoff.isoformat()}")
+    for name, n in res.removed.items():
+        typer.echo(f"{name:<10} {n:>10,} removed  {res.kept.get(name, 0):>10,} kept")
 
 
 @data_app.command("synthesize")
@@ -156,6 +183,9 @@ def score(
     c = _ctx(ctx)
     with c.report.stage("score") as say:
         res = score_batch(c.settings, c.ws, out, as_of=as_of, progress=say)
+        from features.privacy.forget import record_output_dir
+
+        record_output_dir(c.ws, res.out_dir)  # `ecrm forget` cleans this folder too
         say(f"{res.n_scored} customers scored; risk bands {res.band_counts}")
         say(f"wrote {', '.join(res.outputs)} (and score_manifest.json) in {res.out_dir}")
     for w in res.warnings:
@@ -291,6 +321,43 @@ def demo(
 
     c = _ctx(ctx)
     run_demo(c, port=port)
+
+
+@app.command()
+def forget(
+    ctx: typer.Context,
+    customer_ids: Annotated[list[str], typer.Argument(help="customer ids as in the shop's files", show_default=False)],
+    out: Annotated[list[Path] | None, typer.Option("--out", help="another batch-output folder to clean (repeatable)")] = None,
+) -> None:
+    """Erase customers from the workspace (tables, rejects, features, online store, outputs, models) and log it."""
+    from features.privacy.forget import forget_customers
+
+    c = _ctx(ctx)
+    with c.report.stage("forget") as say:
+        res = forget_customers(c.settings, c.ws, customer_ids, extra_dirs=out or [])
+        say(f"erasure of {res.customers} customer(s) logged at {res.erased_at.isoformat()} "
+            f"({res.newly_logged} new); later loads skip them")
+    width = max([len(k) for k in res.removed] or [0])
+    for place, n in res.removed.items():
+        typer.echo(f"{place:<{width}}  {n:>8,} removed")
+    if not res.removed:
+        typer.echo("nothing about these customers was found in the workspace")
+    for place in res.unreachable:
+        typer.echo(f"not reachable from here: {place}")
+    if (c.ws.state_dir / "server.pid").is_file():
+        typer.echo("a server of this workspace may be running: restart it so it drops its in-memory copy "
+                   "of the recommender (`make stop`, then `ecrm serve` or `make demo`)")
+
+
+@privacy_app.command("pseudonym")
+def privacy_pseudonym(
+    customer_ids: Annotated[list[str], typer.Argument(help="customer ids as in the shop's files", show_default=False)],
+) -> None:
+    """Print each id's pseudonym (the id the workspace and the HTTP API use when ids are pseudonymized)."""
+    from features.privacy.pseudonyms import pseudonym_key, pseudonyms
+
+    for cid, pid in zip(customer_ids, pseudonyms(customer_ids, pseudonym_key())):
+        typer.echo(f"{cid}\t{pid}")
 
 
 def main() -> None:

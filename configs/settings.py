@@ -228,6 +228,15 @@ class ServingSettings(_Frozen):
     api_keys_file: Path | None = Field(None, description="file with one accepted API key per line")
 
 
+class PrivacySettings(_Frozen):
+    """Customer-data privacy (see features/privacy): pseudonymous ids and how long raw events are kept."""
+
+    pseudonymize_customer_ids: bool = Field(False, description="replace customer ids at load time by keyed "
+                                            "HMAC-SHA256 pseudonyms; the key comes from ECRM_PSEUDONYM_KEY")
+    retention_days: int | None = Field(None, gt=0, description="orders and sessions older than this many days are "
+                                       "removed by `ecrm data purge-expired` (null = keep forever)")
+
+
 class Settings(_Frozen):
     """Root of the configuration."""
 
@@ -242,6 +251,7 @@ class Settings(_Frozen):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
     warnings: WarningSettings = Field(default_factory=WarningSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
 
 class ConfigError(ValueError):

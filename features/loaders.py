@@ -9,7 +9,10 @@ Two sources:
 
 Nothing is dropped silently: every row that does not become an order line goes to the rejects table
 with its 1-based row number in the file and the reason, and is counted. Columns that are not part of
-the data contract (names, e-mails, addresses, ...) are never read into the workspace.
+the data contract (names, e-mails, addresses, phone numbers, ...) are dropped before validation, so they
+reach neither the tables nor the rejects; their names are reported. Customers in the workspace's erasure
+log are skipped and counted, and with ``privacy.pseudonymize_customer_ids`` customer ids are replaced by
+keyed pseudonyms before anything else sees them (see :mod:`features.privacy.loading`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.privacy.loading import LoadPrivacy, PreparedRaw, prepare_raw
 from features.schema import TIMESTAMP_DTYPE
 from features.storage import Workspace, write_json_atomic, write_parquet_atomic, write_tables
 
@@ -57,6 +61,9 @@ class LoadResult:
     rejects: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    dropped_columns: list[str] = field(default_factory=list)  # file columns not loaded (outside the contract)
+    customer_column: str = ""  # the file's customer id column (its name in the rejects)
+    pseudonymized: bool = False  # customer ids are keyed pseudonyms
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -250,9 +257,12 @@ def derive_tables(lines: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _counts(raw_rows: int, lines: pd.DataFrame, tables: dict[str, pd.DataFrame], rejects: pd.DataFrame) -> dict[str, int]:
+def _counts(raw_rows: int, lines: pd.DataFrame, tables: dict[str, pd.DataFrame], rejects: pd.DataFrame,
+            prepared: PreparedRaw) -> dict[str, int]:
     counts = {
         "rows read": raw_rows,
+        "columns not loaded (outside the data contract)": len(prepared.dropped_columns),
+        "rows of erased customers (not loaded)": prepared.erased_rows,
         "order lines kept": len(lines),
         "orders": int(lines["order_id"].nunique()),
         "return lines": int(lines["is_return"].sum()),
@@ -311,7 +321,8 @@ def product_type(description: pd.Series) -> pd.Series:
 
 
 def load_online_retail(path: str | Path, timezone: str = "Europe/London",
-                       progress: Callable[[str], None] | None = None) -> LoadResult:
+                       progress: Callable[[str], None] | None = None,
+                       privacy: LoadPrivacy | None = None) -> LoadResult:
     """Load the Online Retail (II) export into canonical tables.
 
     Rules (each rejected row gets one reason, the first that applies):
@@ -325,6 +336,9 @@ def load_online_retail(path: str | Path, timezone: str = "Europe/London",
     - rows without a customer id are guest checkouts: kept, with a null ``customer_id`` (they count for
       product popularity, never for customer features);
     - invoice times are local shop time (``timezone``) converted to UTC; customer ids lose the ``.0``.
+
+    Other columns are dropped, forgotten customers skipped, ids pseudonymized as ``privacy`` says
+    (:func:`features.privacy.loading.prepare_raw`).
     """
     say = progress or (lambda _m: None)
     p = Path(path)
@@ -338,7 +352,10 @@ def load_online_retail(path: str | Path, timezone: str = "Europe/London",
                                 f"(columns found: {', '.join(map(str, raw.columns))})")
         if found is not None:
             cols[canonical] = found
-    say(f"{len(raw):,} rows; applying the Online Retail rules")
+    duplicate = raw.duplicated(keep="first")  # over every column of the file, as before the privacy step
+    prepared = _prepare(raw, list(cols.values()), cols["Customer ID"], privacy, p, say)
+    raw_rows, raw = len(raw), prepared.raw
+    say(f"{raw_rows:,} rows; applying the Online Retail rules")
     rej = _Rejector(raw)
     invoice = clean_id(raw[cols["Invoice"]]).fillna("")
     code = raw[cols["StockCode"]].astype("string").str.strip()
@@ -352,7 +369,7 @@ def load_online_retail(path: str | Path, timezone: str = "Europe/London",
     rej.reject(invoice.str.upper().str.startswith("A"), "adjustment invoice (bad debt)")
     rej.reject(code.isna(), "missing stock code")
     rej.reject(is_non_product_code(code), "non-product code")
-    rej.reject(raw.duplicated(keep="first"), "exact duplicate of an earlier row")
+    rej.reject(duplicate.loc[raw.index], "exact duplicate of an earlier row")
     rej.reject(when.isna(), "unparseable invoice date")
     rej.reject(quantity.isna(), "quantity is not a number")
     rej.reject(price.isna(), "price is not a number")
@@ -379,7 +396,9 @@ def load_online_retail(path: str | Path, timezone: str = "Europe/London",
     lines["product_name"] = lines["product_name"].where(~lines["is_return"])
     tables = derive_tables(lines)
     rejects = rej.frame()
-    return LoadResult(tables, rejects, _counts(len(raw), lines, tables, rejects), source=f"online-retail:{p.name}")
+    return LoadResult(tables, rejects, _counts(raw_rows, lines, tables, rejects, prepared), source=f"online-retail:{p.name}",
+                      dropped_columns=prepared.dropped_columns, customer_column=cols["Customer ID"],
+                      pseudonymized=bool(privacy and privacy.pseudonymize))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -388,11 +407,13 @@ def load_online_retail(path: str | Path, timezone: str = "Europe/London",
 
 
 def load_orders(path: str | Path, mapping: Mapping[str, str] | None = None, timezone: str = "UTC",
-                progress: Callable[[str], None] | None = None) -> LoadResult:
+                progress: Callable[[str], None] | None = None, privacy: LoadPrivacy | None = None) -> LoadResult:
     """Load a CSV/parquet file of order lines with canonical columns (renamed by ``mapping``).
 
     Required: ``customer_id``, ``order_id``, ``ordered_at`` and either ``amount`` (line total) or
-    ``quantity`` and ``unit_price``. Optional: the other :data:`ORDER_FIELDS`. Other columns are ignored.
+    ``quantity`` and ``unit_price``. Optional: the other :data:`ORDER_FIELDS`. Other columns are dropped
+    before validation (reported in :attr:`LoadResult.dropped_columns`); forgotten customers are skipped and
+    ids pseudonymized as ``privacy`` says (:func:`features.privacy.loading.prepare_raw`).
 
     Rules: return lines (``is_return`` true, or a negative amount/quantity when there is no
     ``is_return`` column) get negative quantity and amount; rows with an empty customer id are guest
@@ -419,7 +440,10 @@ def load_orders(path: str | Path, mapping: Mapping[str, str] | None = None, time
                                 f"(rename with --map {required}=YOUR_COLUMN; columns found: {', '.join(map(str, raw.columns))})")
     if "amount" not in present and not {"quantity", "unit_price"} <= present:
         raise DataFileError(f"{p}: needs column 'amount' (line total) or both 'quantity' and 'unit_price'")
-    say(f"{len(raw):,} rows; validating")
+    duplicate = raw.duplicated(keep="first")  # over every column of the file, as before the privacy step
+    prepared = _prepare(raw, [col[c] for c in ORDER_FIELDS if c in present], col["customer_id"], privacy, p, say)
+    raw_rows, raw = len(raw), prepared.raw
+    say(f"{raw_rows:,} rows; validating")
     rej = _Rejector(raw)
 
     def number(name: str) -> pd.Series:
@@ -465,7 +489,7 @@ def load_orders(path: str | Path, mapping: Mapping[str, str] | None = None, time
         customer = customer.mask(guest)
     else:
         rej.reject(customer.isna(), "missing customer_id (map an is_guest column to keep guest orders)")
-    rej.reject(raw.duplicated(keep="first"), "exact duplicate of an earlier row")
+    rej.reject(duplicate.loc[raw.index], "exact duplicate of an earlier row")
 
     keep = rej.kept
     sign = np.where(is_return[keep], -1.0, 1.0)
@@ -484,11 +508,28 @@ def load_orders(path: str | Path, mapping: Mapping[str, str] | None = None, time
     lines["product_id"] = lines["product_id"].astype("string")
     lines = lines.reset_index(drop=True)
     if lines.empty:
+        if raw.empty:
+            raise DataFileError(f"{p}: no order lines left: all {raw_rows:,} rows belong to erased customers")
         raise DataFileError(f"{p}: no valid order lines (all {len(raw):,} rows rejected; "
                             f"first reason: {rej.reason.dropna().iloc[0]})")
     tables = derive_tables(lines)
     rejects = rej.frame()
-    return LoadResult(tables, rejects, _counts(len(raw), lines, tables, rejects), source=f"orders:{p.name}")
+    return LoadResult(tables, rejects, _counts(raw_rows, lines, tables, rejects, prepared), source=f"orders:{p.name}",
+                      dropped_columns=prepared.dropped_columns, customer_column=col["customer_id"],
+                      pseudonymized=bool(privacy and privacy.pseudonymize))
+
+
+def _prepare(raw: pd.DataFrame, used: list[str], customer_column: str, privacy: LoadPrivacy | None, p: Path,
+             say: Callable[[str], None]) -> PreparedRaw:
+    """The privacy step of both loaders (see :func:`features.privacy.loading.prepare_raw`), reported."""
+    prepared = prepare_raw(raw, used, customer_column, clean_id(raw[customer_column]), privacy, source=str(p))
+    if prepared.dropped_columns:
+        say(f"not loaded (outside the data contract): {', '.join(prepared.dropped_columns)}")
+    if prepared.erased_rows:
+        say(f"{prepared.erased_rows:,} rows of erased customers skipped")
+    if privacy is not None and privacy.pseudonymize:
+        say("customer ids replaced by keyed pseudonyms")
+    return prepared
 
 
 def save_load(ws: Workspace, result: LoadResult) -> None:
@@ -508,4 +549,6 @@ def save_load(ws: Workspace, result: LoadResult) -> None:
     ws.rejects_dir.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(result.rejects, ws.rejects_dir / "rejects.parquet")
     write_json_atomic({"source": result.source, "counts": result.counts,
-                       "loaded_at": pd.Timestamp.now(tz="UTC").isoformat()}, manifest)
+                       "loaded_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                       "dropped_columns": result.dropped_columns, "customer_column": result.customer_column,
+                       "customer_ids": "pseudonymized" if result.pseudonymized else "as in the source"}, manifest)
