@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,12 +49,14 @@ def _offline_config(settings: Settings) -> dict:
     return {"type": "spark", "spark_conf": dict(offline.spark_conf)}
 
 
-def repo_config(settings: Settings, ws: Workspace) -> RepoConfig:
-    """Feast RepoConfig for this workspace from the settings (stores chosen by configuration only)."""
+def repo_config(settings: Settings, ws: Workspace, registry: Path | None = None) -> RepoConfig:
+    """Feast RepoConfig for this workspace from the settings (stores chosen by configuration only).
+
+    ``registry`` replaces the workspace's registry file (a private copy for a second process)."""
     return RepoConfig(
         project=settings.feast.project,
         provider="local",
-        registry=str(ws.feast_dir / "registry.db"),
+        registry=str(registry or ws.feast_dir / "registry.db"),
         online_store=_online_config(settings, ws),
         offline_store=_offline_config(settings),
         repo_path=ws.feast_dir,
@@ -61,10 +64,10 @@ def repo_config(settings: Settings, ws: Workspace) -> RepoConfig:
     )
 
 
-def open_store(settings: Settings, ws: Workspace) -> FeatureStore:
-    """Open (without applying anything) the workspace's feature store."""
+def open_store(settings: Settings, ws: Workspace, registry: Path | None = None) -> FeatureStore:
+    """Open (without applying anything) the workspace's feature store (see :func:`repo_config`)."""
     ws.feast_dir.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(settings, ws))
+    return FeatureStore(config=repo_config(settings, ws, registry))
 
 
 def apply_definitions(store: FeatureStore, ws: Workspace) -> list[str]:
@@ -103,9 +106,28 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame, refs: Sequ
     return out
 
 
+def snapshot_fingerprint(ws: Workspace, views: Sequence[str]) -> str:
+    """Size and modification time of the views' snapshot files: changes whenever a snapshot is rewritten."""
+    parts = []
+    for v in sorted(views):
+        path = ws.features_dir / f"{v}.parquet"
+        st = path.stat() if path.is_file() else None
+        parts.append(f"{v}:{st.st_size}:{st.st_mtime_ns}" if st else f"{v}:-")
+    return ";".join(parts)
+
+
+def online_is_current(ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) -> bool:
+    """Whether the record says the online store holds exactly these views' current snapshots at ``as_of``."""
+    info = online_snapshot_info(ws)
+    return (info is not None and info.get("as_of") == as_utc(as_of).isoformat()
+            and sorted(info.get("views", [])) == sorted(views)
+            and info.get("snapshots") == snapshot_fingerprint(ws, views))
+
+
 def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) -> None:
     """Load the snapshots taken at ``as_of`` into the online store and record their freshness."""
     as_of = as_utc(as_of)
+    fingerprint = snapshot_fingerprint(ws, views)  # taken before reading: a rewrite meanwhile makes it stale
     with quiet_dependencies(), contextlib.redirect_stdout(io.StringIO()):  # Feast prints coloured banners
         store.materialize(
             start_date=(as_of - timedelta(seconds=1)).to_pydatetime(),
@@ -113,7 +135,8 @@ def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, v
             feature_views=list(views),
         )
     write_json_atomic(
-        {"as_of": as_of.isoformat(), "views": list(views), "materialized_at": pd.Timestamp.now(tz="UTC").isoformat()},
+        {"as_of": as_of.isoformat(), "views": list(views), "materialized_at": pd.Timestamp.now(tz="UTC").isoformat(),
+         "snapshots": fingerprint},
         ws.feast_dir / "online_snapshot.json",
     )
 

@@ -19,7 +19,7 @@ from configs.settings import Settings
 from features.pipeline import CUSTOMER_VIEWS, prepare_features
 from features.snapshots import as_utc, default_as_of
 from features.storage import Workspace, write_bytes_atomic, write_json_atomic, write_parquet_atomic, write_text_atomic
-from features.store import historical_features, materialize_as_of
+from features.store import historical_features, materialize_as_of, online_is_current
 from serving.at_risk import at_risk_path, at_risk_table
 from serving.crm_warnings import evaluate_warnings
 from serving.scoring import ChurnScorer, NextPurchaseScorer
@@ -113,8 +113,11 @@ def churn_table(results: list[dict], features: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
-                progress: Callable[[str], None] | None = None) -> ScoreResult:
-    """Score the eligible customers as of ``as_of`` and write the batch outputs into ``out_dir``."""
+                progress: Callable[[str], None] | None = None, reuse_online: bool = False) -> ScoreResult:
+    """Score the eligible customers as of ``as_of`` and write the batch outputs into ``out_dir``.
+
+    ``reuse_online``: skip loading the online store when its record says it already holds these very
+    snapshot files at ``as_of`` (``ecrm demo`` loads it in a second process while the models train)."""
     say = progress or (lambda _m: None)
     orders = ws.read_table("orders")
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
@@ -198,8 +201,12 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     bands = table["risk_band"].value_counts().to_dict()
     write_json_atomic({"as_of": as_of.isoformat(), "model": info, "models": models, "customers": len(table),
                        "risk_bands": bands, "outputs": outputs}, out_dir / "score_manifest.json")
-    say("loading the same feature snapshot into the online store")
-    materialize_as_of(store, ws, as_of, [v for v in views if v.startswith("customer_")])
+    online_views = [v for v in views if v.startswith("customer_")]
+    if reuse_online and online_is_current(ws, as_of, online_views):
+        say("the online store already holds the same feature snapshot")
+    else:
+        say("loading the same feature snapshot into the online store")
+        materialize_as_of(store, ws, as_of, online_views)
     write_json_atomic(record, warnings_path(ws))  # what GET /warnings answers
     customers = ws.read_table("customers") if ws.has_table("customers") else None
     write_parquet_atomic(at_risk_table(table, customers), at_risk_path(ws))  # what POST /at_risk answers

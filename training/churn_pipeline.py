@@ -31,7 +31,7 @@ from training import plots
 from training.bgnbd import BetaGeoModel
 from training.churn_model import ChurnModel
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import churn_labels, customer_orders, eligible_customers, training_cutoffs
+from training.labels import churn_labels, customer_orders, eligible_customers, training_cutoffs, utc_datetime64
 from training.metrics import churn_metrics
 from training.registry import CHURN_MODEL, configure, find_trained, register_with_alias
 
@@ -86,10 +86,10 @@ def build_dataset(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timestamp], 
     return ChurnDataset(
         X=feats[cols].reset_index(drop=True),
         y=labels["churned"].to_numpy(),
-        cutoff=labels["event_timestamp"].to_numpy(),
+        cutoff=utc_datetime64(labels["event_timestamp"]),
         customer_id=labels["customer_id"].to_numpy(),
         population=pop[list(POPULATION_COLUMNS)],
-        population_cutoff=pop["event_timestamp"].to_numpy(),
+        population_cutoff=utc_datetime64(pop["event_timestamp"]),
     )
 
 

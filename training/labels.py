@@ -15,6 +15,7 @@ A label at t needs data up to t + H, so training cutoffs satisfy t + H <= as_of.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.snapshots import as_utc
@@ -95,3 +96,9 @@ def purchase_targets(order_rows: pd.DataFrame, cutoff, horizon_days: int = 90, l
         "spend_in_horizon": agg["spend_in_horizon"].fillna(0.0).to_numpy(dtype=float),
         "days_to_next_order": agg["days_to_next_order"].to_numpy(dtype=float),
     })
+
+
+def utc_datetime64(times: pd.Series) -> np.ndarray:
+    """A UTC timestamp column as naive ``datetime64`` in UTC: one machine number per row, where
+    ``Series.to_numpy()`` of a time-zone aware column builds one ``Timestamp`` object per row."""
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()

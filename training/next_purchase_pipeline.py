@@ -29,7 +29,7 @@ from features.store import feature_refs
 from training import plots
 from training.churn_pipeline import ChurnDataset, build_dataset, score_date_features, stacked_cutoffs
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import customer_orders, purchase_targets
+from training.labels import customer_orders, purchase_targets, utc_datetime64
 from training.metrics import churn_metrics, count_metrics
 from training.next_purchase_model import NextPurchaseModel
 from training.registry import NEXT_PURCHASE_MODEL, configure, find_trained, register_with_alias
@@ -93,7 +93,7 @@ def build_purchase_dataset(store, order_rows: pd.DataFrame, cutoffs: list[pd.Tim
     return PurchaseDataset(
         X=base.X,
         targets=labels[list(TARGETS)].reset_index(drop=True),
-        cutoff=labels["event_timestamp"].to_numpy(),
+        cutoff=utc_datetime64(labels["event_timestamp"]),
         customer_id=labels["customer_id"].to_numpy(),
         population=base.population[list(POPULATION_COLUMNS)],
         population_cutoff=base.population_cutoff,
