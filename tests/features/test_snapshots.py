@@ -189,6 +189,23 @@ def test_customer_sessions_ignore_events_at_or_after_the_cutoff(tiny_shop, make_
     pd.testing.assert_frame_equal(before, after)
 
 
+def test_customer_with_only_old_sessions_gets_zero_window_counts(tiny_shop, make_sessions):
+    """A visit long before the cutoff still makes a row: zero counts in the 30/90-day windows, no ratios,
+    and the days since that visit (the windows read only recent events; the last visit reads all)."""
+    old = make_sessions([("S20", "C4", "2023-06-20 12:00", "view", "P1"),      # 194.5 days before T1
+                         ("S21", "C4", "2023-10-02 23:59:59", "add_to_cart", "P2")])  # 90 days + 1 s before T1
+    sessions = pd.concat([tiny_shop["sessions"], old], ignore_index=True)
+    view = compute_view("customer_sessions", {**tiny_shop, "sessions": sessions}, [T1])
+    _check(_row(view, "C4", T1), {
+        "sessions_30d": 0, "sessions_90d": 0, "views_30d": 0, "views_90d": 0, "add_to_cart_90d": 0,
+        "searches_90d": 0, "cart_abandonment_90d": None, "view_to_purchase_90d": None,
+        "days_since_last_session": 90 + 1 / 86400,
+    })
+    # the other customers' rows do not change
+    pd.testing.assert_frame_equal(view[view["customer_id"] != "C4"].reset_index(drop=True),
+                                  compute_view("customer_sessions", tiny_shop, [T1]))
+
+
 def test_guest_sessions_create_no_row(tiny_shop, make_sessions):
     only_guest = make_sessions([("G1", None, "2023-12-31 08:00", "add_to_cart", "P2")])
     view = compute_view("customer_sessions", {**tiny_shop, "sessions": only_guest}, [T1])
