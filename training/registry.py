@@ -58,12 +58,29 @@ def artifact_location(settings: Settings, ws: Workspace, uri: str) -> str | None
     return (ws.mlflow_dir / "artifacts").as_uri()
 
 
+def _set_uris(uri: str) -> None:
+    """Point mlflow's process-wide tracking and registry URIs at ``uri``.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into this process's environment, which
+    :func:`tracking_uri` reads as the user's override: a later workspace or config in the same process
+    (tests, notebooks) would then silently use this one's database. The environment is put back.
+    """
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def configure(settings: Settings, ws: Workspace) -> MlflowClient:
     """Point mlflow at this workspace's tracking server and experiment; return a client for it."""
     ws.mlflow_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(settings, ws)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    _set_uris(uri)
     name = settings.mlflow.experiment
     with quiet_dependencies():  # the first call creates the tracking database
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -97,13 +114,23 @@ def get_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:
     return ModelRef(name, int(mv.version), mv.run_id, tuple(mv.aliases), dict(mv.tags))
 
 
+def _logged_model_id(model_uri: str) -> str | None:
+    """The model id of a logged model's URI ``models:/m-<hex>``, else None."""
+    rest = model_uri.removeprefix("models:/")
+    return rest if rest != model_uri and rest.startswith("m-") and "/" not in rest else None
+
+
 def register_version(client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, Any]) -> ModelRef:
     """Register the logged model as a new version of ``name`` with tags."""
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, description=f"ecrm model {name}")
-    mv = client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+    # a logged model's ``models:/<model_id>`` URI: an MLflow tracking server (http) refuses it as the
+    # source unless the model id is given too (the database stores accept both)
+    model_id = _logged_model_id(model_uri)
+    mv = client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+                                     model_id=model_id)
     return ModelRef(name, int(mv.version), run_id, (), {k: str(v) for k, v in tags.items()})
 
 

@@ -24,11 +24,11 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def profile_config(root: Path, profile: str, overrides: dict[str, Any]) -> Path:
-    """Write ``root/ecrm.yaml``: the small shop's settings, then the profile, then ``overrides`` (the test
-    server's address); validate it like ``ecrm --config`` does and return its path."""
+def profile_config(root: Path, profile: str | None, overrides: dict[str, Any]) -> Path:
+    """Write ``root/ecrm.yaml``: the small shop's settings, then the profile (None: the embedded default),
+    then ``overrides`` (the test server's address); validate it like ``ecrm --config`` does, return its path."""
     shop = yaml.safe_load(CONFIG.format(ws=root / "ws"))
-    prof = yaml.safe_load((PROFILES / f"{profile}.yaml").read_text())
+    prof = yaml.safe_load((PROFILES / f"{profile}.yaml").read_text()) if profile else {}
     prof.pop("workspace", None)
     cfg = root / "ecrm.yaml"
     cfg.write_text(yaml.safe_dump(_merge(_merge(shop, prof), overrides), sort_keys=False))

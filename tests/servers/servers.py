@@ -160,3 +160,35 @@ def require_spark() -> None:
     require_binaries("java")
     if importlib.util.find_spec("pyspark") is None:
         pytest.skip("pyspark not installed: `uv sync --frozen --extra spark` (see README 'Real servers')")
+
+
+@contextmanager
+def mlflow_server(backend_uri: str, artifacts: Path, timeout: float = 120.0) -> Iterator[str]:
+    """An MLflow tracking server (one worker) on a free loopback port over ``backend_uri``, storing model
+    files in ``artifacts``; yields its http URL."""
+    import sys
+
+    import httpx
+
+    port = free_port()
+    mlflow = Path(sys.executable).with_name("mlflow")
+    proc = subprocess.Popen(
+        [str(mlflow), "server", "--backend-store-uri", backend_uri, "--artifacts-destination", artifacts.as_uri(),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server on port {port} did not start (exit code {proc.returncode})")
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop_process(proc)

@@ -11,8 +11,19 @@ from configs.settings import load_settings
 from features.storage import Workspace
 from serving.process import start_background, stop_background
 from tests.e2e.shop import free_port
+from configs.settings import Settings
 from tests.servers.profiles import profile_config, run_cli
-from training.registry import CHAMPION, CHURN_MODEL, NEXT_PURCHASE_MODEL, SEGMENT_MODEL, configure, get_alias, load_model
+from tests.servers.servers import mlflow_server
+from training.registry import (
+    CHAMPION,
+    CHURN_MODEL,
+    NEXT_PURCHASE_MODEL,
+    SEGMENT_MODEL,
+    configure,
+    get_alias,
+    load_model,
+    register_with_alias,
+)
 
 pytestmark = [pytest.mark.servers, pytest.mark.e2e]
 
@@ -76,3 +87,31 @@ def test_service_loads_the_champion_from_postgres(shop, monkeypatch):
                                                                                 abs=1e-6)
     finally:
         assert stop_background(ws)
+
+
+def test_team_mlflow_server_over_postgres(postgres, tmp_path, monkeypatch):
+    """The set-up the README recommends for a team: an MLflow tracking server in front of PostgreSQL,
+    serving the model files; ecrm talks to it over http only."""
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    postgres.create_database("mlflow_team")
+    with mlflow_server(postgres.url("mlflow_team"), tmp_path / "server-artifacts") as url:
+        settings = Settings.model_validate({"workspace": str(tmp_path / "ws"), "mlflow": {"tracking_uri": url}})
+        ws = Workspace(settings.workspace)
+        client = configure(settings, ws)
+        X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        model = LogisticRegression().fit(X, [0, 0, 1, 1])
+        with mlflow.start_run() as run:
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+        ref, alias = register_with_alias(client, "ecrm-team-test", run.info.run_id, info.model_uri, {"k": "v"}, True)
+        assert alias == CHAMPION and ref.version == 1
+        loaded, got = load_model(client, "ecrm-team-test")
+        np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+        assert got.aliases == (CHAMPION,)
+        assert client.get_run(run.info.run_id).info.artifact_uri.startswith("mlflow-artifacts:")  # served files
+        assert any((tmp_path / "server-artifacts").rglob("MLmodel"))  # stored by the server, not the client
+        assert not (ws.mlflow_dir / "artifacts").exists() and not (ws.mlflow_dir / "mlflow.db").exists()

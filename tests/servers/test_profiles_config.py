@@ -3,6 +3,7 @@ with a message naming the field. No server needed."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -78,3 +79,18 @@ def test_spark_profile_without_pyspark_says_how_to_install(tmp_path, monkeypatch
 def test_redis_profile_repo_config(tmp_path):
     cfg = repo_config(load_settings(PROFILES / "redis.yaml", workspace=tmp_path), Workspace(tmp_path))
     assert cfg.online_store.type == "redis" and cfg.online_store.connection_string == "127.0.0.1:6379,db=0"
+
+
+def test_configure_leaves_the_environment_alone(tmp_path, monkeypatch):
+    """mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI; a second workspace in the same process must
+    still get its own database, not the first one's."""
+    from configs.settings import Settings
+    from training.registry import configure
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = Settings(workspace=tmp_path / "a")
+    configure(first, Workspace(first.workspace))
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    second = Settings(workspace=tmp_path / "b")
+    client = configure(second, Workspace(second.workspace))
+    assert client.tracking_uri == f"sqlite:///{Workspace(tmp_path / 'b').mlflow_dir / 'mlflow.db'}"

@@ -86,3 +86,27 @@ def test_materialization_through_spark_fills_the_online_store(stores):
     np.testing.assert_array_equal(known, known_want)
     assert known.tolist() == [True, True, True, False]
     np.testing.assert_allclose(got, want, equal_nan=True)
+
+
+@pytest.mark.slow
+def test_cli_pipeline_on_spark_scores_like_duckdb(tmp_path_factory):
+    """The whole CLI (synthesize, train every customer model, score) runs with the Spark profile and gives
+    the churn scores of the default, within what a retrain moves them.
+    Slow (about 4 minutes on 2 cores, Spark being the slow part): `make test-all` or `pytest -m slow`."""
+    require_spark()
+    from tests.servers.profiles import profile_config, run_cli
+
+    scores = {}
+    for profile in (None, "spark"):  # None: the embedded default (DuckDB)
+        root = tmp_path_factory.mktemp(f"cli-{profile or 'duckdb'}")
+        cfg = profile_config(root, profile, {"recommender": {"enabled": False}})
+        for args in (["data", "synthesize"], ["train"], ["score", "--out", str(root / "out")]):
+            run_cli(cfg, *args)
+        scores[profile] = pd.read_parquet(root / "out" / "churn.parquet")
+    duck, spark = (scores[k].set_index("customer_id")["churn_probability"] for k in (None, "spark"))
+    assert set(spark.index) == set(duck.index)
+    # The features are identical (tests above, and checked on this shop's 8,857 training rows), yet in one
+    # run the scores were not bit-identical; the cause is not pinned down (a suspect: LightGBM chooses its
+    # histogram layout by timing, which a busy machine changes). So compare scores within a tolerance.
+    diff = (spark - duck.loc[spark.index]).abs()
+    assert diff.mean() < 0.01 and diff.max() < 0.1, diff.describe().to_string()
