@@ -226,6 +226,8 @@ class ServingSettings(_Frozen):
     auth: bool = Field(True, description="require an X-API-Key header (keys: ECRM_API_KEYS or api_keys_file)")
     reload_seconds: float = Field(30.0, ge=0, description="how often to look for a new champion (0 = never)")
     api_keys_file: Path | None = Field(None, description="file with one accepted API key per line")
+    workers: int = Field(2, ge=1, le=64, description="server worker processes, each with its own copy of the models "
+                                                      "(about one per CPU core)")
 
 
 class PrivacySettings(_Frozen):

@@ -103,11 +103,21 @@ class SegmentResponse(BaseModel):
     results: list[SegmentScore]
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: a message naming what is wrong."""
+class FieldError(BaseModel):
+    """One problem with a request's body or parameters."""
 
-    error: str
-    detail: str | None = None
+    loc: list[str | int] = Field(description="where: body or parameter name, then field names and list positions")
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer (any 4xx or 5xx): a code and a message naming what is wrong."""
+
+    error: str = Field(description="short code, e.g. invalid_request, unauthorized, unknown_customer, "
+                                   "payload_too_large, online_store_unavailable")
+    detail: str = Field(description="what is wrong, in words")
+    errors: list[FieldError] | None = Field(None, description="an invalid body or invalid parameters: each problem")
 
 
 class RecommendRequest(_Strict):

@@ -1,11 +1,15 @@
 """The ecrm HTTP service (BentoML).
 
-Models load once, in ``__init__`` when the server starts (never at import, never on a first request).
-BentoML itself serves ``GET /healthz``, ``/livez`` and ``/readyz`` (ready once ``__init__`` finished)
-and the OpenAPI document at ``/docs.json`` with interactive docs at ``/``.
+The server runs ``serving.workers`` worker processes (BentoML's; they share the port). Each loads the
+models once, in ``__init__`` when it starts (never at import, never on a first request), and follows
+the registry's champions on its own (:mod:`serving.reload`). BentoML itself serves ``GET /healthz``,
+``/livez`` and ``/readyz`` (ready once ``__init__`` finished); ``/docs.json`` is our OpenAPI 3.1
+document (:mod:`serving.openapi`) with interactive docs at ``/``. Every error answer has the JSON body
+``{"error", "detail"}`` (:mod:`serving.errors`).
 
 The endpoints are ``async``: each request is a few milliseconds of CPU work, which runs on the event
 loop directly (a sync endpoint's hand-off to a worker thread doubled the median latency of /churn).
+Concurrent ``/churn`` requests are scored in one call (:mod:`serving.microbatch`).
 
 Endpoints of ours:
 * ``POST /churn``  {"customer_ids": [...]} -> per-id churn probability, risk band and top drivers
@@ -23,17 +27,22 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 
 import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from typing import TYPE_CHECKING
 
 from features.errors import OnlineStoreUnavailable
-from serving.auth import ApiKeyMiddleware
+from serving.auth import OPEN_PATHS, ApiKeyMiddleware, auth_enabled
+from serving.errors import ErrorBodyMiddleware, validation_message
 from serving.limits import BodyLimitMiddleware
+from serving.microbatch import MicroBatcher
+from serving.openapi import OpenApiMiddleware, service_document
 from serving.schemas import (AtRiskRequest, BoughtTogetherRequest, ChurnResponse, CustomerIdsRequest, ItemsResponse, ModelInfo,
                              NextPurchaseResponse, RecommendRequest, RecommendResponse, SegmentResponse,
                              SimilarItemsRequest)
@@ -42,6 +51,15 @@ if TYPE_CHECKING:  # the state module pulls in Feast, MLflow and LightGBM: impor
     from serving.state import ServiceState
 
 http = FastAPI(title="ecrm")
+BATCH_MAX_IDS = 64  # ids scored in one call at most when concurrent /churn requests are batched
+
+
+@http.exception_handler(RequestValidationError)
+async def _invalid_parameters(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Bad query or path parameters: 400 like a bad body (FastAPI's default is 422)."""
+    fields = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
+    return JSONResponse({"error": "invalid_request", "detail": validation_message(fields), "errors": fields},
+                        status_code=400)
 
 
 def _unavailable(exc: Exception) -> JSONResponse:
@@ -57,7 +75,14 @@ def _refreeze() -> None:
     gc.freeze()
 
 
-@bentoml.service(name="ecrm", workers=1, traffic={"timeout": 30})
+def _workers() -> int:
+    """``serving.workers`` of the config the server was started with (read when BentoML imports this module)."""
+    from configs.settings import load_settings
+
+    return load_settings().serving.workers
+
+
+@bentoml.service(name="ecrm", workers=_workers(), traffic={"timeout": 30})
 @bentoml.asgi_app(http, path="/")
 class EcrmService:
     """Churn scores over HTTP, from the registered champion and the Feast online store."""
@@ -76,6 +101,8 @@ class EcrmService:
                                   lambda s: s.versions(), after_swap=_refreeze,
                                   after_check=lambda r: metrics.update(r.state, r.refused))
         metrics.update(state, None)
+        # concurrent one-customer requests share one scoring call (the state is looked up at each call)
+        self._churn = MicroBatcher(lambda ids: self.state.churn(ids), max_ids=BATCH_MAX_IDS)
         if settings.serving.reload_seconds > 0:
             self._reloader.start(settings.serving.reload_seconds)
         _refreeze()
@@ -101,7 +128,7 @@ class EcrmService:
         """Churn probability, risk band and top drivers for each requested customer id."""
         self._check(req)
         try:
-            results = self.state.churn(req.customer_ids)
+            results = await self._churn(req.customer_ids)
         except OnlineStoreUnavailable as exc:
             return _unavailable(exc)
         return ChurnResponse(model=self._model("churn"), features_as_of=self.state.snapshot().get("as_of"),
@@ -220,9 +247,21 @@ class EcrmService:
 
     @http.get("/model_info")
     def model_info(self) -> dict:
-        """Which model versions serve, how fresh the online features are, and any refused new champion."""
-        return {**self.state.describe(), "refused": self._reloader.refused}
+        """Which model versions serve, how fresh the online features are, any refused new champion, and which
+        worker process answered (each worker loads and reloads the models on its own)."""
+        return {**self.state.describe(), "refused": self._reloader.refused, "worker_pid": os.getpid()}
 
 
+def _document() -> dict:
+    """The OpenAPI document of ``/docs.json`` (see :mod:`serving.openapi`)."""
+    from configs.settings import load_settings
+
+    return service_document(EcrmService.openapi_spec.asdict(), OPEN_PATHS, auth_enabled(load_settings()),
+                            __doc__.split("\n\n")[0])
+
+
+# the first added is the outermost: every answer from further in gets a JSON error body
+EcrmService.add_asgi_middleware(OpenApiMiddleware, document=_document)
+EcrmService.add_asgi_middleware(ErrorBodyMiddleware)
 EcrmService.add_asgi_middleware(BodyLimitMiddleware)
 EcrmService.add_asgi_middleware(ApiKeyMiddleware)

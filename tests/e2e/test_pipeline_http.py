@@ -196,6 +196,25 @@ def test_http_service(shop, monkeypatch):
             assert http.post("/churn", json={"ids": ["1"]}).status_code == 400
             assert http.post("/churn", json={"customer_ids": []}).status_code == 400
             assert http.post("/churn", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+            # every error answer is JSON {"error": code, "detail": message}, whoever produced it
+            bad_csv = http.get("/at_risk.csv", params={"min_probability": "high"})
+            assert bad_csv.status_code == 400 and bad_csv.json()["error"] == "invalid_request"
+            assert bad_csv.json()["detail"].startswith("min_probability: ")
+            errors = {"invalid body": http.post("/churn", json={"customer_ids": "abc"}),
+                      "too many ids": too_many, "bad csv filter": bad_csv,
+                      "unknown path": http.get("/no-such-endpoint"), "wrong method": http.get("/churn"),
+                      "no key": httpx.post(f"{url}/churn", json={"customer_ids": known[:1]}),
+                      "unknown customer": http.get("/customers/no-such-customer")}
+            for what, resp in errors.items():
+                assert 400 <= resp.status_code < 500 and resp.headers["content-type"] == "application/json", what
+                body = resp.json()
+                assert isinstance(body, dict) and isinstance(body["error"], str) and body["detail"], (what, body)
+            assert errors["too many ids"].json() == {
+                "error": "bad_request", "detail": "customer_ids has 6 ids; the maximum per request is 5"}
+            assert errors["invalid body"].json()["errors"][0]["loc"] == ["customer_ids"]
+            assert errors["wrong method"].status_code == 405
+            doc = http.get("/docs.json").json()
+            assert doc["openapi"] == "3.1.0" and "ErrorBody" in doc["components"]["schemas"]
             # online store outage: 503 with the reason, and recovery without a restart
             db = ws.feast_dir / "online_store.db"
             original = db.read_bytes()
@@ -289,6 +308,21 @@ def test_hot_reload_follows_the_champion_and_refuses_a_broken_one(shop, monkeypa
             client.set_registered_model_alias(CHURN_MODEL, CHAMPION, good.version)
             _wait_for(lambda: http.get("/model_info").json()["models"]["churn"]["version"] == int(good.version))
             assert http.post("/churn", json={"customer_ids": [cid]}).json()["model"]["version"] == int(good.version)
+            # every worker process reloads on its own: new connections reach them all, all on the new version
+            workers: dict[int, int] = {}
+
+            def every_worker_reloaded() -> bool:
+                for _ in range(8):
+                    with httpx.Client(base_url=url, timeout=10, headers={"X-API-Key": "k"}) as fresh:
+                        info = fresh.get("/model_info").json()
+                    workers[info["worker_pid"]] = info["models"]["churn"]["version"]
+                return len(workers) == settings.serving.workers and set(workers.values()) == {int(good.version)}
+
+            try:
+                _wait_for(every_worker_reloaded, timeout=120.0)
+            except AssertionError:
+                raise AssertionError(f"champion version by worker pid: {workers}, want {settings.serving.workers} "
+                                     f"workers on version {good.version}; see {_log}") from None
     finally:
         stop.set()
         worker.join()
