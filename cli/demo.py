@@ -110,9 +110,11 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
             if not recommender.done():
                 say("waiting for the recommender")
             say(f"recommender: {recommender.result()}")
+            online_loaded = False
             try:
                 if online is not None:
                     say(online.result())
+                    online_loaded = True
             except Exception as exc:  # not fatal: the score stage loads the online store itself
                 say(f"online store not loaded in advance ({type(exc).__name__}: {exc}); loading it while scoring")
     seconds["features + models"] = time.perf_counter() - t
@@ -122,7 +124,8 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
         server = launch_background(settings, ws, port=port, auth=False, config=config)  # local demo: no API keys; starts (imports, loads models) while we score
         say(f"server starting on {server.url} (log: {server.log})")
         try:
-            res = score_batch(settings, ws, out, progress=say, reuse_online=True)
+            # reuse only this run's load (an older record may describe a store that was emptied since)
+            res = score_batch(settings, ws, out, progress=say, reuse_online=online_loaded)
         except BaseException:
             stop_background(ws)
             raise
