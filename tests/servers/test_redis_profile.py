@@ -52,6 +52,26 @@ def test_online_features_live_in_redis(shop, redis):
     np.testing.assert_allclose(values[: len(ids)], want, rtol=1e-9, equal_nan=True)
 
 
+def test_forget_removes_the_customer_from_redis(shop, redis):
+    """`ecrm forget` with the Redis profile: the customer's key is gone from Redis, the online lookup
+    calls them unknown, and the other customers are still served."""
+    import redis as redis_client
+
+    cfg, root = shop
+    settings = load_settings(cfg)
+    ws = Workspace(settings.workspace)
+    ids = pd.read_parquet(root / "out" / "churn.parquet")["customer_id"].tolist()
+    gone, kept = ids[10], ids[11]  # not among the first rows the HTTP test below uses
+    client = redis_client.Redis(host="127.0.0.1", port=redis.port)
+    keys_before = client.dbsize()
+    reader = OnlineReader(open_store(settings, ws), feature_refs(["customer_orders"]))
+    assert reader.read([gone, kept])[1].tolist() == [True, True]
+    run_cli(cfg, "forget", gone)
+    assert client.dbsize() == keys_before - 1
+    assert not any(gone.encode() in k for k in client.scan_iter(count=1000))
+    assert reader.read([gone, kept])[1].tolist() == [False, True]
+
+
 def test_http_churn_reads_redis_and_recovers_from_an_outage(shop, redis, monkeypatch):
     cfg, root = shop
     monkeypatch.setenv("ECRM_CONFIG", str(cfg))
