@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export BENTOML_DO_NOT_TRACK := true
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-all bench loadtest stop clean lock
+.PHONY: install demo test test-all bench bench-scale loadtest stop clean lock
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ test-all: install
 
 bench: install
 	$(VENV)/bin/python -m benchmarks.demo_bench
+
+# synthesize 1M customers (CUSTOMERS=100000,1000000 for a list), build features, train, score; time + peak RSS per stage
+CUSTOMERS ?= 1000000
+bench-scale: install
+	$(VENV)/bin/python -m benchmarks.scale_bench --customers $(CUSTOMERS)
 
 loadtest: install
 	$(VENV)/bin/python -m benchmarks.loadtest

@@ -1,0 +1,64 @@
+"""benchmarks.scale_bench: process-tree memory sampling and the summary table (no pipeline run)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+
+import psutil
+
+from benchmarks.scale_bench import StageResult, print_table, tree_rss
+
+
+def _hold(mb: int, seconds: float) -> None:
+    block = bytearray(mb * 1024 * 1024)
+    block[::4096] = b"x" * len(block[::4096])
+    time.sleep(seconds)
+
+
+def test_tree_rss_counts_children() -> None:
+    me = psutil.Process(os.getpid())
+    alone = tree_rss(me)
+    child = mp.get_context("fork").Process(target=_hold, args=(200, 3.0))
+    child.start()
+    try:
+        deadline = time.time() + 3
+        best = 0
+        while time.time() < deadline and best < alone + 150 * 2**20:
+            best = max(best, tree_rss(me))
+            time.sleep(0.05)
+        assert best >= alone + 150 * 2**20
+    finally:
+        child.terminate()
+        child.join()
+
+
+def test_tree_rss_of_a_finished_process_is_zero() -> None:
+    child = mp.get_context("fork").Process(target=_hold, args=(1, 0.0))
+    child.start()
+    ps = psutil.Process(child.pid)
+    child.join()
+    assert tree_rss(ps) == 0
+
+
+def test_table_shows_growth(capsys) -> None:
+    runs = {
+        1000: [StageResult("synthesize", 2.0, 2**30), StageResult("score", 1.0, 2**29)],
+        2000: [StageResult("synthesize", 5.0, 3 * 2**30), StageResult("score", 4.0, 2**29, ok=False)],
+    }
+    print_table(runs)
+    out = capsys.readouterr().out
+    assert "x2.50" in out and "x4.00" in out
+    total = next(line for line in out.splitlines() if line.strip().startswith("total"))
+    assert "3.0 s" in total and "9.0 s" in total and "3.00 GB" in total and "!" in total
+
+
+def test_stop_tree_ends_the_process() -> None:
+    from benchmarks.scale_bench import stop_tree
+
+    child = mp.get_context("fork").Process(target=_hold, args=(1, 60.0))
+    child.start()
+    ps = psutil.Process(child.pid)
+    stop_tree(ps, grace=2.0)  # reaps it (psutil.wait_procs), so ask psutil rather than multiprocessing
+    assert not ps.is_running()
