@@ -541,6 +541,19 @@ class BetaGeoModel(BaseEstimator):
         pa = _p_alive(x, tx, t_obs, r, alpha, a, b)
         return pa * _alive_count(t, r + x, alpha + t_obs, a, b + x)
 
+    def horizon_outputs(self, t_days: Any, frequency: Any, recency: Any, T: Any
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(:meth:`p_alive`, :meth:`expected_purchases`, :meth:`p_no_purchase`) for a window of ``t_days``,
+        with one validation and one P(alive): the same numbers as the three calls, for the service's
+        one-customer requests where the checks cost more than the arithmetic."""
+        r, alpha, a, b = self._days()
+        x, tx, t_obs = check_rfm(frequency, recency, T)
+        t = _check_t(t_days, len(x))
+        pa = _p_alive(x, tx, t_obs, r, alpha, a, b)
+        expected = pa * _alive_count(t, r + x, alpha + t_obs, a, b + x)
+        p_buy_if_alive = -np.expm1(-(r + x) * np.log1p(t / (alpha + t_obs)))
+        return pa, expected, 1.0 - pa * p_buy_if_alive
+
     def expected_purchases_unconditional(self, t_days: Any) -> np.ndarray:
         """E[X(t)] for a customer just after the first purchase, t in days (FHL 2005, eq. 9):
         (a+b-1)/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; t/(alpha+t))]."""

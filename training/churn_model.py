@@ -78,15 +78,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def _bgnbd_block(self, X: pd.DataFrame, bg: BetaGeoModel) -> pd.DataFrame:
         x, t_x, T = self._rft(X)
-        h = float(self.horizon_days)
-        return pd.DataFrame(
-            {
-                "bgnbd_p_alive": bg.p_alive(x, t_x, T),
-                "bgnbd_expected_purchases": bg.expected_purchases(h, x, t_x, T),
-                "bgnbd_p_no_purchase": bg.p_no_purchase(h, x, t_x, T),
-            },
-            index=X.index,
-        )
+        outputs = bg.horizon_outputs(float(self.horizon_days), x, t_x, T)
+        return pd.DataFrame(dict(zip(BGNBD_FEATURES, outputs)), index=X.index)
 
     def _design(self, X: pd.DataFrame, groups: np.ndarray | None, bg) -> pd.DataFrame:
         """Features plus BG/NBD outputs; ``bg`` is one BG/NBD or a dict cutoff -> BG/NBD for ``groups``."""
@@ -209,10 +202,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             A = np.asarray(X, dtype="float64").reshape(-1, len(self.feature_names_in_))
         names = list(self.feature_names_in_)
         x, t_x, T = bgnbd_input_arrays(*(A[:, names.index(c)] for c in BGNBD_INPUTS))
-        h = float(self.horizon_days)
-        bg = self.bgnbd_
-        return np.column_stack([A, bg.p_alive(x, t_x, T), bg.expected_purchases(h, x, t_x, T),
-                                bg.p_no_purchase(h, x, t_x, T)])
+        return np.column_stack([A, *self.bgnbd_.horizon_outputs(float(self.horizon_days), x, t_x, T)])
 
     def _raw_from(self, D: np.ndarray, tree: np.ndarray) -> np.ndarray:
         """Churn logit from the trees' raw score: plus the BG/NBD starting logit and the level offset."""

@@ -380,6 +380,20 @@ def test_prediction_properties():
     assert model.churn_logit(0.0, x, tx, T) == pytest.approx(special.logit(1 - 1e-6))
 
 
+def test_horizon_outputs_are_the_three_predictions():
+    model = BetaGeoModel.from_params(**CDNOW)
+    x = np.array([0, 0, 1, 3, 10, 2])
+    tx = np.array([0.0, 0.0, 5.0, 100.0, 20.0, 149.9])
+    T = np.array([0.0, 200.0, 10.0, 150.0, 300.0, 150.0])
+    for t in (0.0, 30.0, 90.0, np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])):
+        pa, expected, p_none = model.horizon_outputs(t, x, tx, T)
+        np.testing.assert_array_equal(pa, model.p_alive(x, tx, T))
+        np.testing.assert_array_equal(expected, model.expected_purchases(t, x, tx, T))
+        np.testing.assert_array_equal(p_none, model.p_no_purchase(t, x, tx, T))
+    with pytest.raises(ValueError, match="recency"):
+        model.horizon_outputs(30.0, [1], [200.0], [100.0])
+
+
 def test_unconditional_expectation():
     model = BetaGeoModel.from_params(**CDNOW)
     r, alpha = model.params_days_["r"], model.params_days_["alpha"]
