@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export BENTOML_DO_NOT_TRACK := true
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-all bench bench-scale loadtest stop clean lock
+.PHONY: install install-spark demo test test-all test-servers bench bench-scale loadtest stop clean lock
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
+# The Spark offline store is an optional extra (pyspark, ~0.5 GB); `make install` syncs without it again
+# whenever the lock changes, so re-run this after such an install.
+install-spark: install
+	$(UV) sync --frozen --extra spark --python $(PYTHON)
+
 demo: install
 	$(VENV)/bin/ecrm demo
 
@@ -35,6 +40,10 @@ test: install
 
 test-all: install
 	$(VENV)/bin/python -m pytest -m ""
+
+# Only the tests against real local servers (Redis, PostgreSQL, Spark; each skipped when its binary is missing).
+test-servers: install
+	$(VENV)/bin/python -m pytest -m servers
 
 bench: install
 	$(VENV)/bin/python -m benchmarks.demo_bench
