@@ -1,16 +1,15 @@
 """``ecrm demo``: the whole service on the embedded synthetic shop, ending with a running server.
 
 On a 2-core laptop most of the pipeline runs on one core (Python, BG/NBD fits, MLflow logging), so three
-things overlap: the recommender trains in a second process while the customer models train; that process
-then loads the score date's features into the online store; and the server starts (imports, model
-loading) while the batch scores are written.
+things overlap: the recommender trains in a second process while the customer models train and the score
+date's features are loaded into the online store; and the server starts (imports, model loading) while
+the batch scores are written.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -40,22 +39,16 @@ def _train_recommender_in_child(settings: Settings, ws_root: str) -> str:
     return train_recommender(settings, Workspace(Path(ws_root)), progress=_child_progress).message
 
 
-def _load_online_store_in_child(settings: Settings, ws_root: str, registry_copy: str) -> str:
-    """Runs in the second process once the recommender is done: load the customer features as of the
-    score date into the online store, so the score stage can skip it. Feast records the load in its
-    registry; this process writes a private copy of it, never the file the trainers write."""
+def _load_online_store(settings: Settings, ws: Workspace) -> str:
+    """Load the customer features as of the score date into the online store (what ``ecrm score`` does
+    last), so the score stage can skip it."""
     from features.pipeline import customer_views
     from features.snapshots import default_as_of
     from features.store import apply_definitions, materialize_as_of, open_store
 
-    ws = Workspace(Path(ws_root))
-    try:
-        as_of = default_as_of(ws.read_table("orders"))
-        store = open_store(settings, ws, registry=Path(registry_copy))
-        views = customer_views(apply_definitions(store, ws))
-        materialize_as_of(store, ws, as_of, views)
-    finally:
-        Path(registry_copy).unlink(missing_ok=True)
+    as_of = default_as_of(ws.read_table("orders"))
+    store = open_store(settings, ws)
+    materialize_as_of(store, ws, as_of, customer_views(apply_definitions(store, ws)))
     return f"online store loaded with the features as of {as_of.date()}"
 
 
@@ -98,25 +91,18 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
             say("recommender: training in a second process")
             recommender = pool.submit(_train_recommender_in_child, settings, str(ws.root))
             churn = train_churn(here, ws, progress=say)
-            # the features as of the score date exist now: the second process loads them into the online
-            # store after the recommender (the score stage checks they are still the same files)
-            registry_copy = ws.feast_dir / ".registry-online-load.db"
-            online = None
-            if (ws.feast_dir / "registry.db").is_file():
-                shutil.copyfile(ws.feast_dir / "registry.db", registry_copy)
-                online = pool.submit(_load_online_store_in_child, settings, str(ws.root), str(registry_copy))
             train_next_purchase(here, ws, progress=say, base=churn.data)
             train_segments(here, ws, progress=say)
+            # while the recommender finishes: the online store load the score stage would do last
+            online_loaded = False
+            try:
+                say(_load_online_store(settings, ws))
+                online_loaded = True
+            except Exception as exc:  # not fatal: the score stage loads the online store itself
+                say(f"online store not loaded in advance ({type(exc).__name__}: {exc}); loading it while scoring")
             if not recommender.done():
                 say("waiting for the recommender")
             say(f"recommender: {recommender.result()}")
-            online_loaded = False
-            try:
-                if online is not None:
-                    say(online.result())
-                    online_loaded = True
-            except Exception as exc:  # not fatal: the score stage loads the online store itself
-                say(f"online store not loaded in advance ({type(exc).__name__}: {exc}); loading it while scoring")
     seconds["features + models"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -12,7 +12,6 @@ import io
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,14 +48,12 @@ def _offline_config(settings: Settings) -> dict:
     return {"type": "spark", "spark_conf": dict(offline.spark_conf)}
 
 
-def repo_config(settings: Settings, ws: Workspace, registry: Path | None = None) -> RepoConfig:
-    """Feast RepoConfig for this workspace from the settings (stores chosen by configuration only).
-
-    ``registry`` replaces the workspace's registry file (a private copy for a second process)."""
+def repo_config(settings: Settings, ws: Workspace) -> RepoConfig:
+    """Feast RepoConfig for this workspace from the settings (stores chosen by configuration only)."""
     return RepoConfig(
         project=settings.feast.project,
         provider="local",
-        registry=str(registry or ws.feast_dir / "registry.db"),
+        registry=str(ws.feast_dir / "registry.db"),
         online_store=_online_config(settings, ws),
         offline_store=_offline_config(settings),
         repo_path=ws.feast_dir,
@@ -64,10 +61,10 @@ def repo_config(settings: Settings, ws: Workspace, registry: Path | None = None)
     )
 
 
-def open_store(settings: Settings, ws: Workspace, registry: Path | None = None) -> FeatureStore:
-    """Open (without applying anything) the workspace's feature store (see :func:`repo_config`)."""
+def open_store(settings: Settings, ws: Workspace) -> FeatureStore:
+    """Open (without applying anything) the workspace's feature store."""
     ws.feast_dir.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(settings, ws, registry))
+    return FeatureStore(config=repo_config(settings, ws))
 
 
 def apply_definitions(store: FeatureStore, ws: Workspace) -> list[str]:
