@@ -157,6 +157,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             reg_lambda=self.reg_lambda,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
+            # the same data and seed give the same model: LightGBM otherwise picks its histogram layout
+            # (row- or column-wise) by timing both on the machine at fit time
+            force_col_wise=True,
+            deterministic=True,
             verbose=-1,
         )
         self.lgbm_.fit(D, y, callbacks=callbacks, **fit_kw)

@@ -133,7 +133,8 @@ class NextPurchaseModel(RegressorMixin, BaseEstimator):
         return dict(n_estimators=self._trees(part), learning_rate=self.learning_rate, num_leaves=self.num_leaves,
                     min_child_samples=self.min_child_samples, subsample=self.subsample,
                     subsample_freq=self.subsample_freq, colsample_bytree=self.colsample_bytree,
-                    reg_lambda=self.reg_lambda, random_state=self.random_state, n_jobs=self.n_jobs, verbose=-1)
+                    reg_lambda=self.reg_lambda, random_state=self.random_state, n_jobs=self.n_jobs,
+                    force_col_wise=True, deterministic=True, verbose=-1)  # reproducible (see ChurnModel.fit)
 
     def _design(self, X: pd.DataFrame, groups: np.ndarray | None, bases) -> pd.DataFrame:
         if groups is None:
