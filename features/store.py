@@ -44,7 +44,7 @@ def _offline_config(settings: Settings) -> dict:
         import pyspark  # noqa: F401  (an optional extra: say how to get it rather than fail deep in Feast)
     except ImportError as exc:
         raise ConfigError("feast.offline_store.type is 'spark' but pyspark is not installed: run "
-                          "`uv sync --frozen --extra spark` (or `pip install 'feast[spark]==0.67.0'`)") from exc
+                          "`make install-spark`, i.e. `uv sync --frozen --extra spark` (or `pip install 'feast[spark]==0.67.0'`)") from exc
     return {"type": "spark", "spark_conf": dict(offline.spark_conf)}
 
 

@@ -159,7 +159,7 @@ def require_spark() -> None:
     """Skip unless local Spark can run: java on PATH and pyspark installed (the ``spark`` extra)."""
     require_binaries("java")
     if importlib.util.find_spec("pyspark") is None:
-        pytest.skip("pyspark not installed: `uv sync --frozen --extra spark` (see README 'Real servers')")
+        pytest.skip("pyspark not installed: `make install-spark` (see README 'Real servers')")
 
 
 @contextmanager
