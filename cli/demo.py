@@ -125,7 +125,8 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
 
     t = time.perf_counter()
     with stage("3/4 score + start the server") as say:
-        server = launch_background(settings, ws, port=port, auth=False, config=config)  # local demo: no API keys; starts (imports, loads models) while we score
+        # local demo: no API keys, one worker; it starts (imports, loads models) while we score
+        server = launch_background(settings, ws, port=port, auth=False, config=config, workers=1)
         say(f"server starting on {server.url} (log: {server.log})")
         try:
             # reuse only this run's load (an older record may describe a store that was emptied since)

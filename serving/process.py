@@ -30,15 +30,18 @@ def server_command(host: str, port: int) -> list[str]:
     return [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port), "--working-dir", str(PROJECT_ROOT)]
 
 
-def server_env(ws: Workspace, auth: bool = True, config: Path | None = None) -> dict[str, str]:
+def server_env(ws: Workspace, auth: bool = True, config: Path | None = None,
+               workers: int | None = None) -> dict[str, str]:
     """Environment of the server process: the workspace, the config file when one was given, no telemetry;
-    ``auth=False`` turns API keys off."""
+    ``auth=False`` turns API keys off; ``workers`` replaces ``serving.workers``."""
     env = dict(os.environ)
     env["ECRM_WORKSPACE"] = str(ws.root)
     if config is not None:
         env["ECRM_CONFIG"] = str(config)
     if not auth:
         env["ECRM_AUTH"] = "off"
+    if workers is not None:
+        env["ECRM_SERVER_WORKERS"] = str(int(workers))
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("OMP_NUM_THREADS", "1")  # one request = a few rows: OpenMP worker threads only add waiting
@@ -137,10 +140,12 @@ class BackgroundServer:
 
 
 def launch_background(settings: Settings, ws: Workspace, port: int | None = None,
-                      host: str | None = None, auth: bool = True, config: Path | None = None) -> BackgroundServer:
+                      host: str | None = None, auth: bool = True, config: Path | None = None,
+                      workers: int | None = None) -> BackgroundServer:
     """(Re)start this workspace's server detached, without waiting for it to be ready.
 
-    ``auth=False`` serves without API keys (``ecrm demo``'s local server)."""
+    ``auth=False`` serves without API keys and ``workers`` replaces ``serving.workers`` (``ecrm demo``'s
+    local server: one worker, which starts while the batch scores are written)."""
     host = host or settings.serving.host
     if auth:
         load_api_keys(settings)  # fail here, with the message, rather than in the server's log
@@ -151,7 +156,7 @@ def launch_background(settings: Settings, ws: Workspace, port: int | None = None
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     log = ws.state_dir / "server.log"
     with open(log, "ab") as fh:
-        proc = subprocess.Popen(server_command(host, port), env=server_env(ws, auth, config), stdout=fh, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(server_command(host, port), env=server_env(ws, auth, config, workers), stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     _pid_file(ws).write_text(f"{proc.pid} {host}:{port}\n")
     return BackgroundServer(f"http://{host}:{port}", log, proc, ws)

@@ -76,9 +76,15 @@ def _refreeze() -> None:
 
 
 def _workers() -> int:
-    """``serving.workers`` of the config the server was started with (read when BentoML imports this module)."""
+    """``serving.workers`` of the config the server was started with (read when BentoML imports this module),
+    or ``ECRM_SERVER_WORKERS`` when the process that started the server set it (``ecrm demo``: 1)."""
     from configs.settings import load_settings
 
+    override = os.environ.get("ECRM_SERVER_WORKERS")
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            raise ValueError(f"ECRM_SERVER_WORKERS must be a positive whole number, got {override!r}")
+        return int(override)
     return load_settings().serving.workers
 
 

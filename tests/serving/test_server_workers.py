@@ -1,0 +1,30 @@
+"""The number of server workers: ``serving.workers`` unless the starting process overrides it (the demo)."""
+
+from __future__ import annotations
+
+import pytest
+
+from features.storage import Workspace
+from serving.process import server_env
+
+
+def test_server_env_passes_a_worker_override_only_when_given(tmp_path, monkeypatch):
+    monkeypatch.delenv("ECRM_SERVER_WORKERS", raising=False)
+    ws = Workspace(tmp_path)
+    assert "ECRM_SERVER_WORKERS" not in server_env(ws, auth=False)
+    assert server_env(ws, auth=False, workers=1)["ECRM_SERVER_WORKERS"] == "1"
+
+
+def test_workers_from_config_or_override(monkeypatch, tmp_path):
+    from serving.service import _workers
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"workspace: {tmp_path / 'ws'}\nserving: {{workers: 3}}\n")
+    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
+    monkeypatch.delenv("ECRM_SERVER_WORKERS", raising=False)
+    assert _workers() == 3
+    monkeypatch.setenv("ECRM_SERVER_WORKERS", "1")
+    assert _workers() == 1
+    monkeypatch.setenv("ECRM_SERVER_WORKERS", "two")
+    with pytest.raises(ValueError, match="ECRM_SERVER_WORKERS must be a positive whole number"):
+        _workers()
