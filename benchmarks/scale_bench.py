@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from serving.process import terminate_tree
+
 STAGES = ("synthesize", "features", "online_load", "recommender", "churn", "next_purchase", "segments", "score")
 HEARTBEAT_S = 30.0
 SAMPLE_S = 0.1
@@ -158,17 +160,7 @@ def stop_tree(proc: psutil.Process, grace: float = 5.0) -> None:
         procs = [*proc.children(recursive=True), proc]
     except psutil.NoSuchProcess:
         return
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+    terminate_tree(procs, grace)
 
 
 def _sigterm(_signum, _frame) -> None:

@@ -90,20 +90,28 @@ def stop_background(ws: Workspace, timeout: float = 15.0) -> bool:
     except (ValueError, IndexError, LookupError, psutil.Error):
         pid_file.unlink(missing_ok=True)
         return False
-    for proc in tree:
+    terminate_tree(tree, timeout)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def terminate_tree(procs: list, timeout: float = 10.0) -> None:
+    """Terminate ``procs`` (``psutil.Process`` objects: a process and its descendants), then kill what is
+    left after ``timeout`` seconds."""
+    import psutil
+
+    for proc in procs:
         try:
             proc.terminate()
         except psutil.Error:
             pass
-    _gone, alive = psutil.wait_procs(tree, timeout=timeout)
+    _gone, alive = psutil.wait_procs(procs, timeout=timeout)
     for proc in alive:
         try:
             proc.kill()
         except psutil.Error:
             pass
     psutil.wait_procs(alive, timeout=5)
-    pid_file.unlink(missing_ok=True)
-    return True
 
 
 def wait_ready(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
