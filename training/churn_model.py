@@ -18,6 +18,7 @@ from training.bgnbd import BetaGeoModel
 from training.customer_base import BGNBD_INPUTS, bgnbd_input_arrays, bgnbd_inputs, fit_bgnbd_per_group
 from training.levels import LEVELS, logit_offset
 from training.tree_predict import booster_predict
+from training.tree_shap import tree_shap_tables
 
 BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase")
 _EPS = 1e-3  # BG/NBD is overconfident at its extremes; beyond ±6.9 logits the trees could not correct it
@@ -122,6 +123,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+        self._shap_tables = None  # built again for the new trees when first needed
         X = X.reset_index(drop=True)
         y = np.asarray(y, dtype=int)
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
@@ -239,7 +241,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         the contributions plus the expected value sum to the trees' raw score.
         """
         D = self.design_matrix(X)
-        contrib = booster_predict(self.lgbm_.booster_, D, self.best_iteration_, pred_contrib=True)
+        contrib = self._contributions(D)
         raw = self._raw_from(D, contrib.sum(axis=1))
         contrib = contrib[:, :-1]  # drop the expected-value column
         names = [*self.feature_names_in_, *BGNBD_FEATURES]
@@ -248,6 +250,27 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             contrib[:, j] += _logit(D[:, j]) - self.init_logit_mean_
         p = 1.0 / (1.0 + np.exp(-raw))
         return p, contrib, D, names
+
+    def _contributions(self, D: np.ndarray) -> np.ndarray:
+        """LightGBM's SHAP contributions of the design rows ``D``, from per-leaf tables built on first use
+        (:mod:`training.tree_shap`, same numbers, several times faster) or from LightGBM itself when the
+        trees have splits the tables do not support."""
+        tables = getattr(self, "_shap_tables", None)
+        if tables is None:
+            try:
+                tables = tree_shap_tables(self.lgbm_.booster_, self.best_iteration_)
+            except NotImplementedError:
+                tables = False
+            self._shap_tables = tables
+        if tables is False:
+            return booster_predict(self.lgbm_.booster_, D, self.best_iteration_, pred_contrib=True)
+        return tables.contributions(D)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the SHAP tables: they are rebuilt from the trees when first needed."""
+        state = super().__getstate__()
+        state.pop("_shap_tables", None)
+        return state
 
     def feature_importance(self) -> pd.Series:
         """Total gain per design column, largest first."""

@@ -72,6 +72,23 @@ def test_explain_contributions_add_up_to_the_logit():
     np.testing.assert_allclose(residual, residual[0], atol=1e-6)
 
 
+def test_explain_uses_lightgbm_contributions_and_pickles_without_its_tables():
+    import pickle
+
+    X, y = _data(1500)
+    model = ChurnModel(horizon_days=60, n_estimators=30).fit(X, y)
+    _, contrib, values, _ = model.explain(X.head(40))
+    assert model._shap_tables  # built on first use
+    D = model.design_matrix(X.head(40))
+    lightgbm = model.lgbm_.booster_.predict(D, num_iteration=model.best_iteration_, pred_contrib=True)[:, :-1]
+    j = model._p_no_purchase_col  # the BG/NBD column also carries the starting score
+    keep = [i for i in range(D.shape[1]) if i != j]
+    np.testing.assert_allclose(contrib[:, keep], lightgbm[:, keep], atol=1e-10)
+    copy = pickle.loads(pickle.dumps(model))
+    assert getattr(copy, "_shap_tables", None) is None
+    np.testing.assert_allclose(copy.explain(X.head(40))[1], contrib, atol=1e-12)
+
+
 def test_missing_bgnbd_inputs_is_a_clear_error():
     X, y = _data(200)
     with pytest.raises(ValueError, match="needs feature columns"):
