@@ -1,16 +1,23 @@
 """``make loadtest``: concurrent clients against the ecrm server on loopback.
 
 Starts the server of the workspace (``make demo`` must have run) with API-key authentication on, as in
-production, then for ``--seconds`` per endpoint ``--clients`` keep-alive connections send one-customer
-``/churn`` and ``/recommend`` requests back to back (random customers of the last scoring run).
-Prints throughput, p50 / p99 latency, errors, the CPU the client and the server used, and the server's
-memory (RSS of all its processes) before, between and after the phases.
+production, then per endpoint (one-customer ``/churn`` and ``/recommend`` requests, random customers of
+the last scoring run) runs two phases of ``--seconds`` each over ``--clients`` keep-alive connections:
+
+* ``closed``: requests back to back, the most the server does (its latency is mostly waiting in line);
+* ``open``: ``--rate`` requests per second due at fixed times (the target load, 500/s), each timed from
+  when it was due, so falling behind shows in the latency (see :mod:`benchmarks.loadclient`).
+
+Prints throughput, p50 / p99 latency, errors, the CPU the client and each server process used, and the
+server's memory (RSS of all its processes) before, between and after the phases; then whether the
+target of ``/churn`` was met (the open phase: at least ``--rate`` answered per second with p99 under
+25 ms and no error).
 
 The client (:mod:`benchmarks.loadclient`) runs on the same machine as the server and competes with it
 for the cores; its CPU is printed so the numbers can be read honestly. The machine's load average is
 printed too: other work on the machine depresses the numbers.
 
-Usage: python -m benchmarks.loadtest [--seconds 60] [--clients 8] [--port P] [--workers N]
+Usage: python -m benchmarks.loadtest [--seconds 60] [--clients 8] [--rate 500] [--port P] [--workers N]
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from features.storage import Workspace
 from serving.process import launch_background, stop_background
 
 WARM_UP_SECONDS = 3.0
+TARGET_P99_MS = 25.0
 
 
 def _free_port() -> int:
@@ -52,9 +60,15 @@ def _rss_mb(ws: Workspace) -> float:
     return sum(p.memory_info().rss for p in _server_processes(ws)) / 2**20
 
 
-def _cpu_seconds(ws: Workspace) -> float:
-    """User + system CPU time the server's processes have used so far."""
-    return sum(sum(p.cpu_times()[:2]) for p in _server_processes(ws))
+def _cpu_by_process(ws: Workspace) -> dict[int, float]:
+    """User + system CPU time each of the server's processes has used so far, by pid."""
+    return {p.pid: sum(p.cpu_times()[:2]) for p in _server_processes(ws)}
+
+
+def _spread(before: dict[int, float], after: dict[int, float], seconds: float) -> str:
+    """The busiest server processes' share of one core during a phase (shows how the workers shared the load)."""
+    busy = sorted(((after[pid] - before.get(pid, 0.0)) / seconds for pid in after), reverse=True)
+    return " + ".join(f"{100 * b:.0f}%" for b in busy if b >= 0.02)
 
 
 def _config_with_workers(workers: int) -> Path:
@@ -67,18 +81,27 @@ def _config_with_workers(workers: int) -> Path:
     return out
 
 
-def _line(route: str, r: LoadResult, server_cpu: float) -> str:
+def _line(route: str, r: LoadResult, server_cpu: float, spread: str) -> str:
     codes = ", ".join(f"{k}: {v}" for k, v in sorted({**r.statuses, **r.failures}.items(), key=str) if k != 200)
-    return (f"  {route:<11} {r.throughput:7.0f} req/s   p50 {r.percentile(50):6.2f} ms   p99 {r.percentile(99):6.2f} ms"
+    return (f"  {route:<20} {r.throughput:7.0f} req/s   p50 {r.percentile(50):6.2f} ms   p99 {r.percentile(99):6.2f} ms"
             f"   errors {r.errors}{f' ({codes})' if codes else ''}   {r.requests:,} requests in {r.seconds:.1f} s;"
-            f" CPU: client {100 * r.client_cpu_seconds / r.seconds:.0f}%, server {100 * server_cpu / r.seconds:.0f}%"
-            " of one core")
+            f" {r.reconnects:,} reconnections asked by the server; CPU: client {100 * r.client_cpu_seconds / r.seconds:.0f}%,"
+            f" server {100 * server_cpu / r.seconds:.0f}% ({spread}) of one core")
+
+
+def _verdict(r: LoadResult, rate: float) -> str:
+    """Whether the open-loop /churn phase met the target: ``rate`` answered per second (2% slack for the
+    phase's edges), p99 under 25 ms, no error."""
+    met = r.throughput >= 0.98 * rate and r.percentile(99) < TARGET_P99_MS and r.errors == 0
+    return (f"  target /churn at {rate:.0f}/s with p99 < {TARGET_P99_MS:.0f} ms and no error: {'MET' if met else 'NOT MET'}"
+            f" ({r.throughput:.0f}/s answered, p99 {r.percentile(99):.1f} ms, {r.errors} errors)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="duration of each endpoint's phase")
     ap.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections")
+    ap.add_argument("--rate", type=float, default=500.0, help="requests per second of the open-loop phase")
     ap.add_argument("--port", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None, help="server worker processes (default: serving.workers)")
     args = ap.parse_args()
@@ -102,19 +125,27 @@ def main() -> None:
         print(f"{args.clients} concurrent keep-alive connections, {args.seconds:.0f} s per endpoint, one customer per"
               " request, client on the same machine")
         memory = [("before", _rss_mb(ws))]
+        verdicts: list[str] = []
         sample = random.Random(0).sample(ids, min(len(ids), 5000))
         phases = (("/churn", lambda c: {"customer_ids": [c]}), ("/recommend", lambda c: {"customer_id": c, "k": 10}))
         for route, make in phases:
             requests = [encode_post(host, port, route, make(c), headers) for c in sample]
             run_load(host, port, requests, args.clients, WARM_UP_SECONDS)
-            cpu0 = _cpu_seconds(ws)
-            result = run_load(host, port, requests, args.clients, args.seconds)
-            print(_line(route, result, _cpu_seconds(ws) - cpu0), flush=True)
+            for phase, rate in (("closed", None), ("open", args.rate)):
+                cpu0 = _cpu_by_process(ws)
+                result = run_load(host, port, requests, args.clients, args.seconds, rate)
+                cpu1 = _cpu_by_process(ws)
+                server_cpu = sum(cpu1.values()) - sum(cpu0.get(pid, 0.0) for pid in cpu1)
+                label = f"{route} {phase}" + (f" {rate:.0f}/s" if rate else "")
+                print(_line(label, result, server_cpu, _spread(cpu0, cpu1, result.seconds)), flush=True)
+                if route == "/churn" and rate:
+                    verdicts.append(_verdict(result, rate))
             memory.append((f"after {route}", _rss_mb(ws)))
         load1, load5, _ = os.getloadavg()
         print("  server memory (RSS of all its processes): "
               + ", ".join(f"{mb:.0f} MiB {when}" for when, mb in memory)
               + f"; load average {load1:.2f} (1 min) {load5:.2f} (5 min) after")
+        print(*verdicts, sep="\n")
     finally:
         stop_background(ws)
 

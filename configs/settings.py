@@ -228,6 +228,9 @@ class ServingSettings(_Frozen):
     api_keys_file: Path | None = Field(None, description="file with one accepted API key per line")
     workers: int = Field(2, ge=1, le=64, description="server worker processes, each with its own copy of the models "
                                                       "(about one per CPU core)")
+    keepalive_requests: int = Field(200, ge=0, description="about one response in this many (per worker) asks its "
+                                    "client to reconnect, so keep-alive connections spread over the workers "
+                                    "(0 = never)")
 
 
 class PrivacySettings(_Frozen):

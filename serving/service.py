@@ -1,6 +1,7 @@
 """The ecrm HTTP service (BentoML).
 
-The server runs ``serving.workers`` worker processes (BentoML's; they share the port). Each loads the
+The server runs ``serving.workers`` worker processes (BentoML's; they share the port, and one answer in
+``serving.keepalive_requests`` asks its client to reconnect so connections spread, :mod:`serving.connections`). Each loads the
 models once, in ``__init__`` when it starts (never at import, never on a first request), and follows
 the registry's champions on its own (:mod:`serving.reload`). BentoML itself serves ``GET /healthz``,
 ``/livez`` and ``/readyz`` (ready once ``__init__`` finished); ``/docs.json`` is our OpenAPI 3.1
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from features.errors import OnlineStoreUnavailable
 from serving.auth import OPEN_PATHS, ApiKeyMiddleware, auth_enabled
+from serving.connections import KeepAliveLimitMiddleware
 from serving.errors import ErrorBodyMiddleware, validation_message
 from serving.limits import BodyLimitMiddleware
 from serving.microbatch import MicroBatcher
@@ -267,6 +269,7 @@ def _document() -> dict:
 
 
 # the first added is the outermost: every answer from further in gets a JSON error body
+EcrmService.add_asgi_middleware(KeepAliveLimitMiddleware)
 EcrmService.add_asgi_middleware(OpenApiMiddleware, document=_document)
 EcrmService.add_asgi_middleware(ErrorBodyMiddleware)
 EcrmService.add_asgi_middleware(BodyLimitMiddleware)

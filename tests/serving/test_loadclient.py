@@ -6,9 +6,13 @@ import asyncio
 import socket
 import threading
 
+import pytest
+
 from benchmarks.loadclient import encode_post, run_load
 
 ANSWERS = {b"/ok": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{\"ok\": true}",
+           b"/slow": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+           b"/bye": b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}",
            b"/chunked": b"HTTP/1.1 503 Service Unavailable\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbusy\r\n0\r\n\r\n"}
 
 
@@ -22,8 +26,12 @@ def _serve(sock: socket.socket, stop: threading.Event) -> None:
                 path = head.split(b" ")[1]
                 if path == b"/close":
                     break  # drop the connection without an answer
+                if path == b"/slow":
+                    await asyncio.sleep(0.05)  # 3 connections: at most 60 answers/s
                 writer.write(ANSWERS[path])
                 await writer.drain()
+                if path == b"/bye":
+                    break  # as announced by "connection: close"
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         writer.close()
@@ -37,7 +45,7 @@ def _serve(sock: socket.socket, stop: threading.Event) -> None:
     asyncio.run(main())
 
 
-def _load(path: str, seconds: float = 0.3):
+def _load(path: str, seconds: float = 0.3, rate: float | None = None):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()
@@ -46,7 +54,8 @@ def _load(path: str, seconds: float = 0.3):
     thread = threading.Thread(target=_serve, args=(sock, stop))
     thread.start()
     try:
-        return run_load("127.0.0.1", port, [encode_post("127.0.0.1", port, path, {"customer_ids": ["C1"]})], 3, seconds)
+        return run_load("127.0.0.1", port, [encode_post("127.0.0.1", port, path, {"customer_ids": ["C1"]})], 3, seconds,
+                        rate)
     finally:
         stop.set()
         thread.join()
@@ -70,3 +79,23 @@ def test_other_statuses_and_dropped_connections_are_errors():
     assert r.requests > 10 and r.errors == r.requests and set(r.statuses) == {503}
     dropped = _load("/close", seconds=0.2)
     assert dropped.requests == 0 and dropped.errors > 0 and dropped.failures
+
+
+def test_connection_close_answers_reconnect_without_errors():
+    r = _load("/bye")
+    assert r.requests > 10 and r.errors == 0 and r.statuses == {200: r.requests}
+    assert r.reconnects == r.requests  # every answer closed its connection, and each was followed by a new one
+
+
+def test_open_loop_sends_at_the_rate_and_times_from_when_requests_were_due():
+    r = _load("/ok", seconds=0.5, rate=200)
+    assert 95 <= r.requests <= 100 and r.errors == 0  # due at 0, 5, ..., 495 ms
+    closed = _load("/slow", seconds=0.5)
+    late = _load("/slow", seconds=0.5, rate=100)  # 100 due per second, 60 answered: each waits longer
+    assert 40 <= closed.percentile(99) < 100
+    assert late.percentile(99) > 2 * closed.percentile(99) and late.requests < 50
+
+
+def test_open_loop_rate_must_be_positive():
+    with pytest.raises(ValueError, match="rate must be positive"):
+        _load("/ok", rate=0)
