@@ -133,6 +133,10 @@ def test_http_service(shop, monkeypatch):
             assert anonymous.get("/model_info", headers={"X-API-Key": "k-three"}).status_code == 401
         with httpx.Client(base_url=url, timeout=10, headers={"X-API-Key": "k-two"}) as http:
             assert http.get("/readyz").status_code == 200
+            # every 5th answer of a worker asks the client to reconnect (keepalive_requests: 5), without errors
+            answers = [http.get("/model_info") for _ in range(40)]
+            assert {r.status_code for r in answers} == {200}
+            assert sum(r.headers.get("connection") == "close" for r in answers) >= 40 // 5 - 1
             assert http.get("/healthz").status_code == 200
             r = http.post("/churn", json={"customer_ids": [*known, "no-such-customer"]})
             assert r.status_code == 200, r.text
