@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from cli.main import app
+from configs.settings import Settings, load_settings
+from features.storage import Workspace
+from serving.process import start_background
 
 CONFIG = """
 workspace: {ws}
@@ -34,3 +38,25 @@ def build_shop(root: Path) -> tuple[Path, Path]:
         res = runner.invoke(app, ["--config", str(cfg), *args], catch_exceptions=False)
         assert res.exit_code == 0, res.output
     return cfg, root
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A server started by :func:`serve`: its address, log file, settings and workspace."""
+
+    url: str
+    log: Path
+    settings: Settings
+    ws: Workspace
+
+
+def serve(cfg: Path, monkeypatch, api_keys: str, timeout: float = 120) -> RunningServer:
+    """Start the server of config ``cfg`` in the background on a free port, accepting ``api_keys``
+    (comma-separated; the server inherits ``ECRM_CONFIG`` and ``ECRM_API_KEYS``). Stop it with
+    ``stop_background(server.ws)``."""
+    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
+    monkeypatch.setenv("ECRM_API_KEYS", api_keys)
+    settings = load_settings(cfg)
+    ws = Workspace(settings.workspace)
+    url, log = start_background(settings, ws, port=free_port(), timeout=timeout)
+    return RunningServer(url, Path(log), settings, ws)

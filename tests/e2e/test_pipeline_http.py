@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from configs.settings import load_settings
 from features.storage import Workspace
-from serving.process import start_background, stop_background
-from tests.e2e.shop import build_shop, free_port
+from serving.process import stop_background
+from tests.e2e.shop import build_shop, serve
 from training.registry import CHAMPION, CHURN_MODEL, configure, get_alias
 
 pytestmark = pytest.mark.e2e
@@ -117,11 +117,8 @@ def test_evaluate_writes_a_report_with_every_section(shop):
 
 def test_http_service(shop, monkeypatch):
     cfg, root = shop
-    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
-    monkeypatch.setenv("ECRM_API_KEYS", "k-one,k-two")
-    settings = load_settings(cfg)
-    ws = Workspace(settings.workspace)
-    url, _log = start_background(settings, ws, port=free_port(), timeout=120)
+    server = serve(cfg, monkeypatch, "k-one,k-two")
+    url, ws = server.url, server.ws
     try:
         churn = pd.read_parquet(root / "out" / "churn.parquet")
         known = churn["customer_id"].head(3).tolist()
@@ -280,14 +277,11 @@ def _wait_for(check, timeout: float = 60.0):
 
 def test_hot_reload_follows_the_champion_and_refuses_a_broken_one(shop, monkeypatch):
     cfg, root = shop
-    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
-    monkeypatch.setenv("ECRM_API_KEYS", "k")
-    settings = load_settings(cfg)
-    ws = Workspace(settings.workspace)
+    server = serve(cfg, monkeypatch, "k")
+    url, _log, settings, ws = server.url, server.log, server.settings, server.ws
     client = configure(settings, ws)
     current = get_alias(client, CHURN_MODEL, CHAMPION)
     mv = client.get_model_version(CHURN_MODEL, str(current.version))
-    url, _log = start_background(settings, ws, port=free_port(), timeout=120)
     cid = pd.read_parquet(root / "out" / "churn.parquet")["customer_id"].iloc[0]
     statuses: list[int] = []
     stop = threading.Event()

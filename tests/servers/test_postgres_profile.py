@@ -9,8 +9,8 @@ import pytest
 
 from configs.settings import load_settings
 from features.storage import Workspace
-from serving.process import start_background, stop_background
-from tests.e2e.shop import free_port
+from serving.process import stop_background
+from tests.e2e.shop import serve
 from configs.settings import Settings
 from tests.servers.profiles import profile_config, run_cli
 from tests.servers.servers import mlflow_server
@@ -70,12 +70,9 @@ def test_models_are_registered_in_postgres(shop, postgres, monkeypatch):
 
 def test_service_loads_the_champion_from_postgres(shop, monkeypatch):
     cfg, root = shop
-    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
-    monkeypatch.setenv("ECRM_API_KEYS", "k-pg")
-    settings = load_settings(cfg)
-    ws = Workspace(settings.workspace)
     churn = pd.read_parquet(root / "out" / "churn.parquet")
-    url, _log = start_background(settings, ws, port=free_port(), timeout=180)
+    server = serve(cfg, monkeypatch, "k-pg", timeout=180)
+    url, ws = server.url, server.ws
     try:
         with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": "k-pg"}) as http:
             info = http.get("/model_info").json()

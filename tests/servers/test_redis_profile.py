@@ -12,8 +12,8 @@ from configs.settings import load_settings
 from features.snapshots import as_utc
 from features.storage import Workspace
 from features.store import OnlineReader, feature_refs, online_snapshot_info, open_store
-from serving.process import start_background, stop_background
-from tests.e2e.shop import free_port
+from serving.process import stop_background
+from tests.e2e.shop import serve
 from tests.servers.profiles import profile_config, run_cli
 from tests.servers.servers import start_redis, stop_process
 
@@ -74,13 +74,10 @@ def test_forget_removes_the_customer_from_redis(shop, redis):
 
 def test_http_churn_reads_redis_and_recovers_from_an_outage(shop, redis, monkeypatch):
     cfg, root = shop
-    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
-    monkeypatch.setenv("ECRM_API_KEYS", "k-redis")
-    settings = load_settings(cfg)
-    ws = Workspace(settings.workspace)
     churn = pd.read_parquet(root / "out" / "churn.parquet")
     known = churn["customer_id"].head(3).tolist()
-    url, _log = start_background(settings, ws, port=free_port(), timeout=180)
+    server = serve(cfg, monkeypatch, "k-redis", timeout=180)
+    url, ws = server.url, server.ws
     try:
         with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": "k-redis"}) as http:
             assert http.get("/model_info").json()["features"]["online_store"] == "redis"
