@@ -185,6 +185,10 @@ class RecommenderSettings(_Frozen):
     list_size: int = Field(50, ge=10, description="items precomputed per customer and list (room for filters)")
     batch_k: int = Field(10, ge=1, description="items per customer in the batch outputs of `ecrm score`")
     max_k: int = Field(100, ge=1, description="largest k one HTTP request may ask for")
+    max_training_customers: int | None = Field(
+        10_000, ge=1, description="at most this many customers (queries) per ranker training or validation "
+        "cutoff: above it a seeded random sample is drawn (bounds the rankers' memory and time; a shop with "
+        "fewer buyers per cutoff trains on all of them); null = no cap")
 
 
 class EvaluationSettings(_Frozen):

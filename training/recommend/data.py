@@ -68,6 +68,33 @@ def _codes(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     return pd.Index(ids).get_indexer(values)
 
 
+def _id_codes(values: pd.Series, ids: np.ndarray) -> np.ndarray:
+    """:func:`_codes` of a column's values as strings. A categorical column (the compact tables of
+    :func:`training.recommend_pipeline.recommender_inputs`) is mapped once per category, not per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        pos = np.append(_codes(ids, values.cat.categories.astype(str).to_numpy()), -1)  # code -1 (missing) -> -1
+        return pos[values.cat.codes.to_numpy()]
+    return _codes(ids, values.astype(str).to_numpy())
+
+
+def _id_values(values: pd.Series) -> set:
+    """The distinct values of an id column, as strings (only the categories that occur, if categorical)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = unique_ints(values.cat.codes.to_numpy())
+        return set(values.cat.categories.astype(str).to_numpy()[codes[codes >= 0]])
+    return set(values.astype(str).to_numpy())
+
+
+def _order_codes(values: pd.Series) -> np.ndarray:
+    """Order codes 0..n-1 in order of first appearance (integer or categorical order ids are factorized
+    as they are: the same codes as their strings, without building the strings)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.factorize(values.cat.codes.to_numpy())[0].astype(np.int64)
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return pd.factorize(values.to_numpy())[0].astype(np.int64)
+    return pd.factorize(values.astype(str))[0].astype(np.int64)
+
+
 def _ts_us(ts) -> int:
     return int(as_utc(ts).value // 1000)
 
@@ -93,16 +120,14 @@ class Encoded:
         if lines.empty:
             raise ValueError(f"no sale lines with a customer and a product before {self.as_of}: nothing to recommend from")
         lines = lines.sort_values("ordered_at", kind="stable").reset_index(drop=True)
-        prod_ids = lines["product_id"].astype(str).to_numpy()
         has_products = products is not None and len(products) > 0
         catalog = products["product_id"].astype(str).to_numpy() if has_products else np.array([], dtype=object)
-        self.item_ids = np.array(sorted(set(prod_ids) | set(catalog)), dtype=object)
+        self.item_ids = np.array(sorted(_id_values(lines["product_id"]) | set(catalog)), dtype=object)
         self.item_index = {p: i for i, p in enumerate(self.item_ids)}
-        self.item = _codes(self.item_ids, prod_ids).astype(np.int32)
-        cust_str = lines["customer_id"].astype(str).to_numpy()
-        self.cust_ids = np.array(sorted(set(cust_str)), dtype=object)
-        self.cust = _codes(self.cust_ids, cust_str).astype(np.int32)
-        self.order = pd.factorize(lines["order_id"].astype(str))[0].astype(np.int64)
+        self.item = _id_codes(lines["product_id"], self.item_ids).astype(np.int32)
+        self.cust_ids = np.array(sorted(_id_values(lines["customer_id"])), dtype=object)
+        self.cust = _id_codes(lines["customer_id"], self.cust_ids).astype(np.int32)
+        self.order = _order_codes(lines["order_id"])
         self.t = _to_us(lines["ordered_at"])
         self.qty = lines["quantity"].to_numpy(dtype=float)
         self.price = lines["unit_price"].to_numpy(dtype=float)
@@ -133,9 +158,7 @@ class Encoded:
                               & sessions["customer_id"].notna().to_numpy(dtype=bool)
                               & sessions["product_id"].notna().to_numpy(dtype=bool)
                               & (sessions["occurred_at"] < self.as_of).to_numpy(dtype=bool)]
-            c = ev["customer_id"].astype(str).to_numpy()
-            p = ev["product_id"].astype(str).to_numpy()
-            ci, ii = _codes(self.cust_ids, c), _codes(self.item_ids, p)
+            ci, ii = _id_codes(ev["customer_id"], self.cust_ids), _id_codes(ev["product_id"], self.item_ids)
             known = (ci >= 0) & (ii >= 0)
             self.s_cust, self.s_item = ci[known].astype(np.int32), ii[known].astype(np.int32)
             self.s_t = _to_us(ev["occurred_at"])[known]

@@ -7,7 +7,11 @@
 2. Training data: at ``training_cutoffs`` cutoffs ``t - H - j * step`` (j = 1..n) and the validation
    cutoff ``t - H``, candidates and features (:mod:`training.recommend.candidates`) for the customers
    with an order in the ``lookback_days`` before the cutoff who bought something in the next H days;
-   label = the candidate was bought in ``[cutoff, cutoff + H)``.
+   label = the candidate was bought in ``[cutoff, cutoff + H)``. Above ``max_training_customers`` such
+   customers at a cutoff (default None here; 10,000 in the settings: the demo shop has 3.8k-4.5k), a
+   seeded random sample of that many is used, so the rankers' memory and time stop growing with the shop.
+   Candidates are built in chunks of ``build_chunk`` customers and only the rows the rankers keep
+   (queries with a positive; negatives sampled as in 3.) accumulate, never every cutoff's candidates.
 3. Two lambdarank models: ``all`` over every candidate and ``discovery`` over the candidates the
    customer never bought, trained on every positive and at most ``max_negatives`` (``all``, 20) or
    ``discovery_max_negatives`` (50) random negatives per (cutoff, customer) query; early stopping on
@@ -24,8 +28,8 @@
    shops still grow trees. Deterministic (fixed seeds,
    ``deterministic=True``); LightGBM and numpy/scipy BLAS use ``n_jobs`` threads (default 1: on a
    shared 2-core machine more threads were many times slower per tree).
-4. At ``t``: candidates for every known customer, scored; the top ``list_size`` of both lists are
-   stored per customer with a reason, so :meth:`Recommender.recommend` only filters and formats
+4. At ``t``: candidates for every known customer, scored in chunks of ``build_chunk`` customers; the
+   top ``list_size`` of both lists are stored per customer with a reason (int32 items, float32 scores), so :meth:`Recommender.recommend` only filters and formats
    (reasons are computed once for the rows kept in either list).
 
 Without enough history for a ranker (no training cutoff with buyers), lists fall back to a fixed
@@ -49,7 +53,7 @@ from lightgbm import LGBMRanker, early_stopping
 from training.recommend.baselines import EASE_LAMBDAS, choose_ease_lambda
 from training.recommend.candidates import (CandidateBuilder, CandidateConfig, feature_names,
                                            fit_cutoff_models, unique_ints)
-from training.recommend.data import as_utc, DAY_US, YEAR_DAYS, Encoded, Snapshot
+from training.recommend.data import as_utc, DAY_US, RECENT_DAYS, YEAR_DAYS, Encoded, Snapshot
 from training.recommend.similarity import thread_limit
 
 # reason codes of stored list items
@@ -137,6 +141,8 @@ class Recommender:
         discovery_num_leaves: int | None = 15,
         discovery_min_child_samples: int | None = 200,
         discovery_max_bin: int | None = 255,
+        max_training_customers: int | None = None,
+        build_chunk: int = 4096,
         n_jobs: int = 1,
         random_state: int = 0,
     ) -> None:
@@ -162,6 +168,8 @@ class Recommender:
         self.discovery_num_leaves = discovery_num_leaves
         self.discovery_min_child_samples = discovery_min_child_samples
         self.discovery_max_bin = discovery_max_bin
+        self.max_training_customers = max_training_customers
+        self.build_chunk = build_chunk
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -177,6 +185,13 @@ class Recommender:
             mcs = self.discovery_min_child_samples or mcs
         return int(leaves), int(max(1, min(mcs, n_rows // (2 * leaves))))
 
+    def sessions_since(self, as_of, horizon_days: int = 90, training_cutoffs: int = 4) -> pd.Timestamp:
+        """The earliest session event :meth:`fit` with these arguments reads: session signals look back
+        ``RECENT_DAYS`` (30) from each cutoff, the earliest cutoff being ``as_of - H - training_cutoffs *
+        cutoff_step_days``. Sessions before it may be left out of the data without changing the fit."""
+        days = int(horizon_days) + int(training_cutoffs) * int(self.cutoff_step_days) + RECENT_DAYS
+        return as_utc(as_of) - pd.Timedelta(days=days)
+
     def _ranker(self, n_estimators: int, num_leaves: int, min_child_samples: int, name: str = "all") -> LGBMRanker:
         max_bin = (self.discovery_max_bin or self.max_bin) if name == "discovery" else self.max_bin
         return LGBMRanker(
@@ -186,23 +201,51 @@ class Recommender:
             lambdarank_truncation_level=20, random_state=self.random_state, n_jobs=self.n_jobs,
             deterministic=True, force_col_wise=True, verbose=-1)
 
-    def _cutoff_frame(self, enc: Encoded, cutoff, horizon_days: int, lam: float | None,
-                      cfg: CandidateConfig) -> tuple[pd.DataFrame | None, int]:
-        """Labelled candidates at one cutoff (customers with an order in the lookback who bought in the
-        horizon) and the number of (customer, item) pairs they bought, or (None, 0)."""
+    def _training_customers(self, rows: np.ndarray, cutoff) -> np.ndarray:
+        """``rows`` (sorted customer codes), or a seeded random sample of ``max_training_customers`` of them
+        when there are more (seed: ``random_state`` and the cutoff's day, so a cutoff gets the same sample
+        whatever the other cutoffs are). Sorted."""
+        cap = self.max_training_customers
+        if cap is None or len(rows) <= cap:
+            return rows
+        day = int(as_utc(cutoff).value // (DAY_US * 1000))
+        rng = np.random.default_rng([int(self.random_state), day])
+        return np.sort(rng.choice(rows, size=int(cap), replace=False))
+
+    def _cutoff_chunks(self, enc: Encoded, cutoff, horizon_days: int, lam: float | None, cfg: CandidateConfig,
+                       code: int) -> tuple[Iterable[pd.DataFrame], dict]:
+        """Labelled candidates at one cutoff, in chunks of ``build_chunk`` customers (customer order):
+        the customers with an order in the lookback who bought in the horizon (at most
+        ``max_training_customers``, :meth:`_training_customers`). Chunks carry the features, ``cust``,
+        ``bought``, ``label`` (int8) and ``cutoff`` (= ``code``, int16). Also returns a dict with the
+        number of (customer, item) pairs those customers bought (``n_labels``) and of buyers before
+        sampling (``buyers``), filled before the first chunk is built."""
         snap = Snapshot(enc, cutoff, horizon_days)
         labels = enc.labels(cutoff, horizon_days)
         buyers = unique_ints(labels // enc.n_items)
         rows = buyers[snap.cust_last_days[buyers] <= self.lookback_days]
+        stats = {"buyers": int(len(rows)), "n_labels": 0}
+        rows = self._training_customers(rows, cutoff)
+        stats["customers"] = int(len(rows))
         if len(rows) == 0:
-            return None, 0
-        n_labels = int(np.isin(labels // enc.n_items, rows).sum())
-        df = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg), cfg).build(rows)
-        if df.empty:
-            return None, n_labels
-        df["label"] = np.isin(df["key"].to_numpy(), labels).astype(np.int8)
-        df["cutoff"] = as_utc(cutoff)
-        return df, n_labels
+            return iter(()), stats
+        stats["n_labels"] = int(np.isin(labels // enc.n_items, rows).sum())
+        builder = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg), cfg)
+        keep = [*self.features_, "cust"]
+
+        def chunks():
+            for lo in range(0, len(rows), self.build_chunk):
+                df = builder.build(rows[lo:lo + self.build_chunk])
+                if df.empty:
+                    continue
+                label = np.isin(df["key"].to_numpy(), labels).astype(np.int8)
+                df = df[keep]
+                df["cust"] = df["cust"].astype(np.int32)
+                df["label"] = label
+                df["cutoff"] = np.int16(code)
+                yield df
+
+        return chunks(), stats
 
     @staticmethod
     def _groups(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -213,16 +256,19 @@ class Recommender:
         sizes = df.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
         return df, sizes
 
-    def _sample_negatives(self, df: pd.DataFrame, name: str = "all") -> pd.DataFrame:
+    def _sample_negatives(self, df: pd.DataFrame, name: str = "all", rng: np.random.Generator | None = None
+                          ) -> pd.DataFrame:
         """Training rows only: every positive and at most ``max_negatives`` (``discovery_max_negatives``
         for the ``discovery`` ranker; None: all) random negatives per (cutoff, customer) query (seeded
-        by ``random_state``)."""
+        by ``random_state``). One uniform number is drawn per row in row order, so sampling consecutive
+        parts of a frame (whole queries each) with one generator ``rng`` keeps the same rows as sampling
+        the whole frame with a new generator."""
         m = self.discovery_max_negatives if name == "discovery" else self.max_negatives
         if m is None or len(df) == 0:
             return df
         neg = df["label"].to_numpy() == 0
         q = df.groupby(["cutoff", "cust"], sort=False).ngroup().to_numpy()
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(self.random_state) if rng is None else rng
         u = rng.random(len(df))
         order = np.lexsort((u, neg, q))  # per query: positives first, then negatives at random
         qo, no = q[order], neg[order]
@@ -235,18 +281,17 @@ class Recommender:
         keep[order] = ~no | (rank < m)
         return df.loc[keep]
 
-    def _train(self, train: pd.DataFrame, valid: pd.DataFrame | None, features: list[str],
+    def _train(self, tr: pd.DataFrame, rows_before: int, va: pd.DataFrame | None, features: list[str],
                name: str = "all") -> tuple[LGBMRanker, dict]:
-        tr, _ = self._groups(train)
-        rows_before = len(tr)
-        tr = self._sample_negatives(tr, name)
+        """Fit one ranker on ``tr`` (queries with a positive, negatives already sampled; ``rows_before``
+        rows before sampling), early stopping on ``va`` (queries with a positive, unsampled)."""
         g_tr = tr.groupby(["cutoff", "cust"], sort=False).size().to_numpy()
         leaves, mcs = self._tree_params(name, len(tr))
         info: dict = {"train_rows": int(len(tr)), "train_rows_before_sampling": int(rows_before),
                       "train_groups": int(len(g_tr)), "num_leaves": leaves, "min_child_samples": mcs}
         model = self._ranker(self.n_estimators, leaves, mcs, name)
         kw: dict = {}
-        va, g_va = (self._groups(valid) if valid is not None else (None, None))
+        g_va = va.groupby(["cutoff", "cust"], sort=False).size().to_numpy() if va is not None else None
         if va is not None and len(g_va):
             kw = {"eval_X": (va[features],), "eval_y": (va["label"].to_numpy(),), "eval_group": [g_va],
                   "eval_at": [10],
@@ -268,6 +313,52 @@ class Recommender:
             info["refit_rows"] = int(len(both))
             info["refit_seconds"] = round(time.perf_counter() - t0, 2)
         return model, info
+
+    def _training_data(self, enc: Encoded, cuts: list, valid_cut, horizon_days: int, lam: float | None,
+                       cfg: CandidateConfig, say: Callable[[str], None]) -> dict:
+        """The rankers' training and validation rows, built cutoff by cutoff and chunk by chunk so that only
+        the kept rows accumulate: per list (``all``; ``discovery`` = the never-bought candidates), the
+        queries with a positive, the training ones with their negatives sampled (:meth:`_sample_negatives`,
+        one generator per list over the rows in order, exactly as if sampled after concatenating them)."""
+        lists = ("all", "discovery") if self.discovery_model else ("all",)
+        rng = {name: np.random.default_rng(self.random_state) for name in lists}
+        parts: dict = {name: [] for name in lists}
+        vparts: dict = {name: [] for name in lists}
+        out: dict = {"cutoffs": [], "positives": 0, "n_labels": 0, "buyers": [], "customers": [],
+                     "rows_before": dict.fromkeys(lists, 0), "positives_by_list": dict.fromkeys(lists, 0)}
+        for code, c in enumerate([*cuts, valid_cut]):
+            validation = code == len(cuts)
+            say(f"candidates at {c.date()}" + (" (validation)" if validation else ""))
+            chunks, stats = self._cutoff_chunks(enc, c, horizon_days, lam, cfg, code)
+            any_rows = False
+            for df in chunks:
+                any_rows = True
+                if not validation:
+                    out["positives"] += int(df["label"].sum())
+                for name in lists:
+                    d = df if name == "all" else df.loc[df["bought"].to_numpy() == 0]
+                    if not validation:
+                        out["positives_by_list"][name] += int(d["label"].sum())
+                    d, _ = self._groups(d)
+                    if validation:
+                        vparts[name].append(d)
+                    else:
+                        out["rows_before"][name] += len(d)
+                        parts[name].append(self._sample_negatives(d, name, rng[name]))
+                del df, d
+            if not validation:
+                out["n_labels"] += stats["n_labels"]
+                out["buyers"].append(stats["buyers"])
+                out["customers"].append(stats["customers"])
+                if any_rows:
+                    out["cutoffs"].append(c)
+            else:
+                out["valid_buyers"], out["valid_customers"] = stats["buyers"], stats["customers"]
+                out["valid_rows"] = any_rows
+        cat = lambda ps: pd.concat(ps, ignore_index=True) if ps else None  # noqa: E731
+        out["train"] = {name: cat(parts.pop(name)) for name in lists}
+        out["valid"] = {name: cat(vparts.pop(name)) for name in lists}
+        return out
 
     def fit(self, orders: pd.DataFrame, products: pd.DataFrame | None = None, sessions: pd.DataFrame | None = None,
             *, as_of=None, horizon_days: int = 90, training_cutoffs: int = 4,
@@ -315,31 +406,28 @@ class Recommender:
 
         self.ranker_all_ = self.ranker_discovery_ = None
         if self.use_ranker and train_cuts and valid_cut >= start + min_history:
-            frames, n_labels = [], 0
-            for c in train_cuts:
-                say(f"candidates at {c.date()}")
-                f, n = self._cutoff_frame(enc, c, horizon_days, lam, cfg)
-                n_labels += n
-                if f is not None:
-                    frames.append(f)
-            say(f"candidates at {valid_cut.date()} (validation)")
-            valid, _ = self._cutoff_frame(enc, valid_cut, horizon_days, lam, cfg)
-            train = pd.concat(frames, ignore_index=True) if frames else None
-            if train is not None and train["label"].sum() > 0:
-                info["training_cutoffs"] = [str(c.date()) for c in sorted(train["cutoff"].unique())]
-                info["validation_cutoff"] = str(valid_cut.date()) if valid is not None else None
+            data = self._training_data(enc, train_cuts, valid_cut, horizon_days, lam, cfg, say)
+            train, valid = data["train"], data["valid"]
+            if train["all"] is not None and data["positives"] > 0:
+                info["training_cutoffs"] = [str(c.date()) for c in data["cutoffs"]]
+                info["validation_cutoff"] = str(valid_cut.date()) if data["valid_rows"] else None
+                info["training_customers"] = data["customers"]
+                if data["customers"] != data["buyers"]:
+                    info["training_customers_before_sampling"] = data["buyers"]
+                    info["validation_customers"] = data["valid_customers"]
+                    info["validation_customers_before_sampling"] = data["valid_buyers"]
                 # share of the items training customers bought that were among their candidates
-                info["candidate_recall"] = round(float(train["label"].sum() / max(1, n_labels)), 4)
+                info["candidate_recall"] = round(float(data["positives"] / max(1, data["n_labels"])), 4)
                 say("ranker (all)")
-                self.ranker_all_, info["all"] = self._train(train, valid, self.features_)
-                if self.discovery_model:
+                self.ranker_all_, info["all"] = self._train(train["all"], data["rows_before"]["all"], valid["all"],
+                                                            self.features_)
+                train["all"] = valid["all"] = None
+                if self.discovery_model and data["positives_by_list"]["discovery"] > 0:
                     say("ranker (discovery)")
-                    tr_d = train.loc[train["bought"] == 0]
-                    va_d = valid.loc[valid["bought"] == 0] if valid is not None else None
-                    if tr_d["label"].sum() > 0:
-                        self.ranker_discovery_, info["discovery"] = self._train(
-                            tr_d, va_d, self.features_, name="discovery")
-            del frames, train, valid
+                    self.ranker_discovery_, info["discovery"] = self._train(
+                        train["discovery"], data["rows_before"]["discovery"], valid["discovery"], self.features_,
+                        name="discovery")
+            del data, train, valid
         info["ranker"] = "lambdarank" if self.ranker_all_ is not None else "fallback ordering (too little history)"
 
         say(f"lists as of {self.as_of_.date()}")
@@ -418,8 +506,9 @@ class Recommender:
         gathers only the columns the reasons need for the kept rows."""
         rows = np.arange(enc.n_cust)
         parts = {name: [] for name in LISTS}
-        for lo in range(0, len(rows), 4096):
-            df = builder.build(rows[lo:lo + 4096])
+        counts = {name: np.zeros(enc.n_cust, dtype=np.int64) for name in LISTS}
+        for lo in range(0, len(rows), self.build_chunk):
+            df = builder.build(rows[lo:lo + self.build_chunk])
             if df.empty:
                 continue
             X = df[self.features_].to_numpy(dtype=np.float32)
@@ -447,19 +536,20 @@ class Recommender:
             for name, s in (("all", s_all), ("discovery", s_disc)):
                 idx = kept[name]
                 at = np.searchsorted(rows_r, idx)
-                parts[name].append((cust[idx], item[idx], s[idx], code[at], arg[at]))
+                # stored dtypes right away: only the compact kept rows accumulate over the chunks
+                np.add.at(counts[name], cust[idx], 1)
+                parts[name].append((item[idx].astype(np.int32), s[idx].astype(np.float32),
+                                    code[at].astype(np.int8), arg[at].astype(np.int32)))
+            del df, s_all, s_disc, kept
         for name in LISTS:
+            cols = [np.array([], dtype=np.int32), np.array([], dtype=np.float32), np.array([], dtype=np.int8),
+                    np.array([], dtype=np.int32)]
             if parts[name]:
-                c, i, s, code, arg = (np.concatenate(x) for x in zip(*parts[name]))
-            else:
-                c = i = code = arg = np.array([], dtype=np.int64)
-                s = np.array([])
-            ptr = np.r_[0, np.cumsum(np.bincount(c, minlength=enc.n_cust))].astype(np.int64)
-            setattr(self, f"{name}_ptr_", ptr)
-            setattr(self, f"{name}_items_", i.astype(np.int32))
-            setattr(self, f"{name}_scores_", s.astype(np.float32))
-            setattr(self, f"{name}_code_", code.astype(np.int8))
-            setattr(self, f"{name}_arg_", arg.astype(np.int32))
+                cols = [np.concatenate([part[j] for part in parts[name]]) for j in range(4)]
+            parts[name] = None
+            setattr(self, f"{name}_ptr_", np.r_[0, np.cumsum(counts[name])].astype(np.int64))
+            for attr, col in zip(("items", "scores", "code", "arg"), cols):
+                setattr(self, f"{name}_{attr}_", col)
 
     def _reasons(self, df: pd.DataFrame, builder: CandidateBuilder) -> tuple[np.ndarray, np.ndarray]:
         """A reason code and argument (times bought, product or category code) per candidate row."""
