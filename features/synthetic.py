@@ -1,8 +1,10 @@
 """The synthetic shop: ecrm's embedded default data set.
 
 :func:`synthesize_shop` invents an online shop and returns its four canonical tables (``orders``,
-``customers``, ``products``, ``sessions``; see :mod:`features.schema`). The same arguments always give
-the same tables. The generative story, step by step:
+``customers``, ``products``, ``sessions``; see :mod:`features.schema`); :func:`generate_shop` streams the
+same tables, in time order, to a writer (``ecrm data synthesize`` writes them straight into the
+workspace's parquet files). The same arguments always give the same tables. The generative story, step
+by step:
 
 **The calendar.** Shop activity follows a seasonal intensity: a daily rhythm (quiet at night, peaking
 in the evening, UTC), a weekly rhythm (Sunday and Monday busiest, Saturday quietest) and a yearly
@@ -70,19 +72,50 @@ precedes their first order in the period).
 
 All timestamps lie in ``[start, end)``, are UTC with microsecond dtype and whole-second values.
 The default size (20,000 customers, 1,000 products, two years) gives about 150,000 orders, 650,000
-order lines and three million session events, in about five seconds.
+order lines and three million session events.
+
+**How it is built, and what that costs.** A shop of a million customers has about 150 million session
+events, so the shop is never held in memory as a whole:
+
+1. *The skeleton*, drawn for everyone at once because it is small (a few numbers per customer and
+   per order): the catalog, the customers with their purchase rates and order times (only the orders
+   a customer actually places are drawn, as order statistics), the guest orders, and the
+   chronological rank of every order, which is its order id.
+2. *Blocks* of consecutive customers with about :data:`_BLOCK_ORDERS` orders together (and a share
+   of the guest orders), so that every block is about as big whatever the customers' ages: their
+   baskets, taste, order lines, returns and sessions, each block from its own random stream (so
+   blocks can be generated in parallel processes). Each block's rows go, grouped by day, into raw
+   column files in a scratch folder, ids still integers (customer, product, order rank, session).
+3. *The merge*: the sessions are numbered by their first event (one sort of the sessions' start
+   times), then every table is read back one time window at a time from all blocks, sorted and
+   handed over as an Arrow table (one parquet row group); ids become strings only here.
+
+Memory therefore grows with the block size, not with the shop, apart from the skeleton and the
+sessions' start times and ranks (a few hundred bytes per customer). The shop depends on the block
+size, which is fixed, so it depends only on the arguments (not on the number of processes).
 """
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
-from collections.abc import Callable
+import multiprocessing
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from features.schema import TABLES, conform
+from features.schema import EVENT_TYPES, TABLES, conform
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 _DAY = 86_400  # seconds
 _HOUR = 3_600
@@ -328,6 +361,7 @@ class _Clock:
         return np.clip(sec, 0, self.last_sec)
 
     def to_shop_time(self, sec: np.ndarray) -> np.ndarray:
+        """Map seconds to shop time (the integral of the intensity since the origin)."""
         return np.interp(np.asarray(sec, dtype=float), self.edges, self.cum)
 
     def draw_seconds(self, rng: np.random.Generator, n: int, *, warmup: bool = False) -> np.ndarray:
@@ -337,12 +371,21 @@ class _Clock:
         return np.sort(sec if warmup else np.maximum(sec, self.first_sec))
 
     def is_promo(self, sec: np.ndarray) -> np.ndarray:
+        """Whether each second falls in a sale period."""
         return self.promo[np.minimum(sec // _HOUR, len(self.promo) - 1)]
 
-    def timestamps(self, sec: np.ndarray) -> pd.Series:
-        """Whole seconds since the origin as a ``datetime64[us, UTC]`` series."""
-        us = (self.origin_us + np.asarray(sec, dtype=np.int64) * _US).astype("datetime64[us]")
-        return pd.Series(us).dt.tz_localize("UTC")
+    def timestamps(self, sec: np.ndarray) -> pa.Array:
+        """Whole seconds since the origin as UTC microsecond timestamps (Arrow)."""
+        return pa.array(self.origin_us + np.asarray(sec, dtype=np.int64) * _US, type=pa.timestamp("us", tz="UTC"))
+
+
+# --------------------------------------------------------------------------------------------------
+# How the shop is built (see "How it is built" in the module docstring)
+# --------------------------------------------------------------------------------------------------
+
+_BLOCK_ORDERS = 150_000  # orders of the customers generated together; the shop depends on it
+_CANDIDATE_CHUNK = 250_000  # candidate customers whose purchase times are drawn together
+_ROW_GROUP_ROWS = 1_000_000  # rows per written chunk (parquet row group), about: whole days are kept together
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,6 +394,7 @@ class _Clock:
 
 
 def _gamma(rng: np.random.Generator, shape: float, mean: float, size: int) -> np.ndarray:
+    """Gamma draws parameterised by shape and mean."""
     return rng.gamma(shape, mean / shape, size)
 
 
@@ -365,6 +409,28 @@ def _rank_in_group(sorted_keys: np.ndarray, n_groups: int) -> np.ndarray:
     return np.arange(len(sorted_keys)) - starts[sorted_keys]
 
 
+def _lex_order(keys: list[np.ndarray]) -> np.ndarray:
+    """The stable lexicographic order of rows by integer ``keys`` (most significant first), as
+    ``np.lexsort(keys[::-1])``; when the keys' ranges and the row index fit in 63 bits, computed by
+    one plain sort of the packed keys, several times faster than an index sort."""
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    lows = [int(k.min()) for k in keys]
+    bits = [(int(k.max()) - low).bit_length() for k, low in zip(keys, lows)]
+    idx_bits = (n - 1).bit_length()
+    if sum(bits) + idx_bits > 63:
+        return np.lexsort(keys[::-1])
+    packed = np.zeros(n, dtype=np.int64)
+    for k, low, b in zip(keys, lows, bits):
+        packed <<= b
+        packed |= k.astype(np.int64) - low
+    packed <<= idx_bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << idx_bits) - 1)
+
+
 def _sample_rows(rng: np.random.Generator, cum_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Draw one column per entry of ``rows`` from the row-wise cumulative distributions ``cum_rows``."""
     out = np.empty(len(rows), dtype=np.int64)
@@ -376,21 +442,52 @@ def _sample_rows(rng: np.random.Generator, cum_rows: np.ndarray, rows: np.ndarra
     return np.minimum(out, cum_rows.shape[1] - 1)
 
 
-def _ids(prefix: str, n: int, width: int) -> list[str]:
-    """``prefix`` + zero-padded 1..n."""
-    width = max(width, len(str(n)))
-    return [f"{prefix}{i:0{width}d}" for i in range(1, n + 1)]
-
-
-def _coded(codes: np.ndarray, labels: list[str] | np.ndarray) -> pd.Categorical:
-    """A string column as codes into distinct labels (code -1 = null); cheap for millions of rows."""
-    return pd.Categorical.from_codes(codes, categories=labels)
-
-
 def _psych_price(p: np.ndarray) -> np.ndarray:
     """Round to shop-like prices: 4.49, 12.99, 0.89."""
     p = np.maximum(p, 0.3)
     return np.round(np.where(p < 10, np.ceil(p * 10) / 10, np.ceil(p)) - 0.01, 2)
+
+
+def _format_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.StringArray:
+    """``prefix`` + each non-negative number zero-padded to ``width`` digits (to the largest number's
+    digits if it has more), as an Arrow string array built digit by digit in numpy: no Python string
+    per row."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if len(numbers):
+        width = max(width, len(str(int(numbers.max()))))
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    size = len(head) + width
+    chars = np.empty((len(numbers), size), dtype=np.uint8)
+    chars[:, :len(head)] = head
+    rest = numbers.astype(np.uint32 if len(numbers) == 0 or numbers.max() < 2 ** 32 else np.uint64)
+    for pos in range(size - 1, len(head) - 1, -1):  # one pass per digit position
+        chars[:, pos] = rest % 10 + ord("0")
+        rest //= 10
+    offsets = np.arange(len(numbers) + 1, dtype=np.int32) * size
+    return pa.StringArray.from_buffers(len(numbers), pa.py_buffer(offsets), pa.py_buffer(chars))
+
+
+def _id_labels(prefix: str, numbers: np.ndarray, width: int) -> tuple[pa.StringArray, np.ndarray]:
+    """Ids for ``numbers`` as (labels, position of each number's label): every number of their
+    ``[min, max]`` range formatted once when that range is no longer than the column (ids of one time
+    window are nearly consecutive), else one label per row."""
+    if len(numbers) == 0:
+        return _format_ids(prefix, numbers, width), np.zeros(0, dtype=np.int64)
+    lo, hi = int(numbers.min()), int(numbers.max())
+    if hi - lo + 1 <= len(numbers):
+        return _format_ids(prefix, np.arange(lo, hi + 1), width), numbers - lo
+    return _format_ids(prefix, numbers, width), np.arange(len(numbers))
+
+
+def _id_column(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    """The string id column ``prefix`` + zero-padded ``numbers``."""
+    labels, index = _id_labels(prefix, numbers, width)
+    return labels.take(pa.array(index))
+
+
+def _lookup(labels: pa.Array, codes: np.ndarray) -> pa.Array:
+    """``labels[codes]`` as an Arrow column, null where the code is -1."""
+    return labels.take(pa.array(codes, mask=codes < 0))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,6 +497,8 @@ def _psych_price(p: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Catalog:
+    """The products: category, list price, name, complement, and the popularity to sample them by."""
+
     cats: tuple[_Category, ...]
     cat_weight: np.ndarray  # (C,) normalised
     product_cat: np.ndarray  # (P,)
@@ -416,6 +515,8 @@ class _Catalog:
 
 
 def _make_catalog(n_products: int, rng: np.random.Generator) -> _Catalog:
+    """``n_products`` products over the categories (each category at least once), with log-normal
+    list prices, Zipf-like popularity within their category, generated names and a complement."""
     cats = _CATEGORIES[: min(len(_CATEGORIES), n_products)]
     n_cat = len(cats)
     cat_weight = np.array([c.weight for c in cats], dtype=float)
@@ -460,28 +561,29 @@ def _make_catalog(n_products: int, rng: np.random.Generator) -> _Catalog:
     return catalog
 
 
+
+
 # --------------------------------------------------------------------------------------------------
-# Customers and their purchase process
+# The skeleton: customers, their orders' times, guest orders, order numbering
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclass
-class _Customers:
+class _Candidates:
+    """People acquired since the clock's origin, with the traits that decide whether and when they order."""
+
     first_sec: np.ndarray  # acquisition = first order, seconds since the clock's origin (sorted)
     rate: np.ndarray  # purchases per shop-day while alive
     dropout: np.ndarray  # drop-out probability after each purchase
-    basket: np.ndarray  # mean discovery lines per order
     returner: np.ndarray  # return propensity multiplier (mean 1)
-    browse: np.ndarray  # non-converting sessions per expected order
-    taste_cum: np.ndarray  # (N, C) cumulative category taste
-    taste: np.ndarray  # (N, C)
-    country: np.ndarray  # object array
 
-    def take(self, idx: np.ndarray) -> _Customers:
-        return _Customers(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+    def take(self, idx: np.ndarray | slice) -> _Candidates:
+        """The candidates at ``idx``."""
+        return _Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
-def _make_customers(n: int, catalog: _Catalog, clock: _Clock, rng: np.random.Generator) -> _Customers:
+def _make_candidates(n: int, clock: _Clock, rng: np.random.Generator) -> _Candidates:
+    """``n`` people acquired since the origin (in acquisition order) with their purchase traits."""
     first_sec = clock.draw_seconds(rng, n, warmup=True)
     heavy = rng.random(n) < _HEAVY_SHARE
     rate = np.where(heavy, _gamma(rng, *_RATE_HEAVY, n), _gamma(rng, *_RATE_REGULAR, n))
@@ -489,6 +591,179 @@ def _make_customers(n: int, catalog: _Catalog, clock: _Clock, rng: np.random.Gen
     dropout = np.where(heavy, rng.beta(*_DROPOUT_HEAVY, n), rng.beta(*_DROPOUT_REGULAR, n))
     returner = rng.gamma(1.0, 1.0, n)
     dropout = np.clip(dropout * (0.75 + 0.25 * returner), 1e-4, 0.95)
+    return _Candidates(first_sec, rate, dropout, returner)
+
+
+def _first_order_statistics(start: np.ndarray, window: np.ndarray, n_uniform: np.ndarray, keep: np.ndarray,
+                            rng: np.random.Generator) -> np.ndarray:
+    """The ``keep[i]`` smallest of ``n_uniform[i]`` uniform times on ``[start[i], start[i] + window[i]]``,
+    for every ``i`` (``keep <= n_uniform``), in order of ``i`` and time, drawing only those: the sorted
+    uniforms are the running sums of ``n + 1`` exponential spacings divided by their total, and the
+    spacings after the kept ones add up to a Gamma(n - keep + 1) variable."""
+    idx = np.repeat(np.arange(len(start)), keep)
+    running = np.concatenate([[0.0], np.cumsum(rng.standard_exponential(len(idx)))])
+    bounds = np.concatenate([[0], np.cumsum(keep)])
+    before = running[bounds[:-1]]
+    total = running[bounds[1:]] - before + rng.gamma(n_uniform - keep + 1.0)
+    frac = (running[1:] - before[idx]) / total[idx]
+    return start[idx] + frac * window[idx]
+
+
+def _spread_orders(o_cust: np.ndarray, o_sec: np.ndarray, first: np.ndarray, clock: _Clock) -> np.ndarray:
+    """Order times moved so that a customer's orders are at least ``_MIN_ORDER_GAP`` apart (rows sorted by
+    customer and time; ``first[c]``: row of customer ``c``'s first order):
+    ``t'_k = k * gap + max_{j <= k} (t_j - j * gap)``, one running maximum over all customers."""
+    rank = np.arange(len(o_cust)) - first[o_cust]
+    big = np.int64(clock.last_sec + (int(rank.max(initial=0)) + 1) * _MIN_ORDER_GAP + 1)
+    shifted = o_sec - rank * _MIN_ORDER_GAP + o_cust * big
+    return np.maximum.accumulate(shifted) - o_cust * big + rank * _MIN_ORDER_GAP
+
+
+def _purchase_times(cand: _Candidates, clock: _Clock, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order times of candidates: (candidate index, seconds) sorted by candidate and time, plus each
+    candidate's drop-out second (-1 while still alive at the end).
+
+    From the acquisition order on, a candidate would buy as a Poisson process until the end; they stop
+    for good after a geometric number of repeat purchases. Only the purchases made are drawn."""
+    n = len(cand.first_sec)
+    a = clock.to_shop_time(cand.first_sec)
+    window = np.maximum(clock.cum[-1] - a, 0.0)
+    n_poisson = rng.poisson(cand.rate * window)  # purchases if they stayed alive
+    allowed = rng.geometric(cand.dropout) - 1  # repeat purchases before dropping out
+    dropped = allowed <= n_poisson
+    keep = np.minimum(allowed, n_poisson)
+    repeat_time = _first_order_statistics(a, window, n_poisson, keep, rng)
+    o_cust = np.repeat(np.arange(n), keep + 1)
+    first = np.concatenate([[0], np.cumsum(keep + 1)])
+    repeat = np.ones(len(o_cust), dtype=bool)
+    repeat[first[:-1]] = False
+    o_sec = np.empty(len(o_cust), dtype=np.int64)
+    o_sec[first[:-1]] = cand.first_sec
+    o_sec[repeat] = clock.to_seconds(repeat_time)
+    o_sec = _spread_orders(o_cust, o_sec, first, clock)
+    inside = o_sec <= clock.last_sec
+    o_cust, o_sec = o_cust[inside], o_sec[inside]
+    last = o_sec[_group_starts(o_cust, n)[1:] - 1]  # every candidate keeps at least the first order
+    return o_cust, o_sec, np.where(dropped, last, -1)
+
+
+def _orders_in_period(cand: _Candidates, clock: _Clock, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_purchase_times` of the candidates in chunks (bounded memory), keeping the orders placed in
+    the period: (candidate index, seconds) sorted by candidate and time, and every drop-out second."""
+    custs, secs, drops = [], [], []
+    for lo in range(0, len(cand.first_sec), _CANDIDATE_CHUNK):
+        o_cust, o_sec, drop_sec = _purchase_times(cand.take(slice(lo, lo + _CANDIDATE_CHUNK)), clock, rng)
+        inside = o_sec >= clock.first_sec
+        custs.append(o_cust[inside] + lo)
+        secs.append(o_sec[inside])
+        drops.append(drop_sec)
+    return np.concatenate(custs), np.concatenate(secs), np.concatenate(drops)
+
+
+@dataclass
+class _Base:
+    """The shop's customers (numbered by acquisition) and the times of their orders in the period."""
+
+    cand: _Candidates
+    o_cust: np.ndarray  # customer of each order, sorted by customer and time
+    o_sec: np.ndarray
+    o_start: np.ndarray  # row of each customer's first order in ``o_cust`` (length n + 1)
+    drop_sec: np.ndarray  # drop-out second, -1 while still alive at the end
+
+
+def _customer_base(n: int, clock: _Clock, rng: np.random.Generator) -> _Base:
+    """``n`` customers with an order in the period, drawn at random from everyone acquired since the
+    origin, with their orders in the period."""
+    n_cand = 2 * n
+    while True:
+        cand = _make_candidates(n_cand, clock, rng)
+        o_cust, o_sec, drop_sec = _orders_in_period(cand, clock, rng)
+        eligible = np.flatnonzero(np.bincount(o_cust, minlength=n_cand) > 0)
+        if len(eligible) >= n:
+            break
+        n_cand = int(n_cand * 1.2 * n / max(len(eligible), 1)) + 1
+    chosen = np.sort(rng.choice(eligible, n, replace=False))
+    new_index = np.full(n_cand, -1, dtype=np.int64)
+    new_index[chosen] = np.arange(n)
+    keep = new_index[o_cust] >= 0
+    o_cust = new_index[o_cust[keep]]
+    return _Base(cand.take(chosen), o_cust, o_sec[keep], _group_starts(o_cust, n), drop_sec[chosen])
+
+
+@dataclass
+class _BlockInput:
+    """Everything one block needs from the skeleton (small enough to send to a worker process)."""
+
+    index: int
+    c0: int  # global index of the block's first customer
+    cand: _Candidates  # the block's customers
+    o_cust: np.ndarray  # block-local customer of each registered order, sorted by customer and time
+    o_sec: np.ndarray
+    drop_sec: np.ndarray  # per customer, -1 while still alive at the end
+    g_sec: np.ndarray  # the block's guest orders
+    order_rank: np.ndarray  # chronological rank of each order of the block: registered ones, then guests
+    seed: np.random.SeedSequence
+
+
+@dataclass
+class _Plan:
+    """The skeleton of the shop: its customers and all order times, and how the rest is cut in blocks."""
+
+    base: _Base
+    g_sec: np.ndarray  # guest order times, sorted
+    order_rank: np.ndarray  # chronological rank of every order: the registered ones (as in ``base``), then guests
+    blocks: list[tuple[int, int]]  # customer ranges [c0, c1)
+
+    def block_input(self, block: int, seed: np.random.SeedSequence) -> _BlockInput:
+        """The skeleton of ``block``: its customers, their orders and every n-th guest order."""
+        c0, c1 = self.blocks[block]
+        o0, o1 = self.base.o_start[c0], self.base.o_start[c1]
+        guests = np.arange(block, len(self.g_sec), len(self.blocks))
+        rank = self.order_rank[np.concatenate([np.arange(o0, o1), len(self.base.o_cust) + guests])]
+        return _BlockInput(block, c0, self.base.cand.take(slice(c0, c1)), self.base.o_cust[o0:o1] - c0,
+                           self.base.o_sec[o0:o1], self.base.drop_sec[c0:c1], self.g_sec[guests], rank, seed)
+
+
+def _make_plan(n: int, clock: _Clock, block_orders: int, rng: np.random.Generator) -> _Plan:
+    """Customers, order times, guest order times and each order's chronological rank (ties: registered
+    orders by customer, then guests), and blocks of consecutive customers with about ``block_orders``
+    orders each."""
+    base = _customer_base(n, clock, rng)
+    g_sec = clock.draw_seconds(rng, int(round(_GUEST_ORDER_SHARE * len(base.o_cust))))
+    all_sec = np.concatenate([base.o_sec, g_sec])
+    order_rank = np.empty(len(all_sec), dtype=np.int64)
+    order_rank[_lex_order([all_sec])] = np.arange(len(all_sec))
+    cuts = np.searchsorted(base.o_start, np.arange(block_orders, len(base.o_cust), block_orders))
+    bounds = np.unique(np.concatenate([[0], cuts, [n]])).tolist()
+    blocks = list(zip(bounds[:-1], bounds[1:]))
+    return _Plan(base, g_sec, order_rank, blocks)
+
+
+# --------------------------------------------------------------------------------------------------
+# A block's customers: baskets, taste, country
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Customers:
+    """The customers of one block: purchase traits from the skeleton, the rest drawn with the block."""
+
+    first_sec: np.ndarray  # acquisition, seconds since the clock's origin
+    rate: np.ndarray  # purchases per shop-day while alive
+    returner: np.ndarray  # return propensity multiplier (mean 1)
+    basket: np.ndarray  # mean discovery lines per order
+    browse: np.ndarray  # non-converting sessions per expected order
+    taste: np.ndarray  # (N, C) category taste
+    taste_cum: np.ndarray  # (N, C) cumulative category taste
+    country: np.ndarray  # index into _COUNTRIES
+
+
+def _block_customers(cand: _Candidates, catalog: _Catalog, rng: np.random.Generator) -> _Customers:
+    """Basket size, browsing, category taste (a Dirichlet mixed with the shop-wide mix) and country of
+    the candidates ``cand``."""
+    n = len(cand.first_sec)
     basket = _gamma(rng, *_BASKET, n)
     browse = rng.gamma(*_BROWSE_PER_ORDER, n)
     n_cat = len(catalog.cats)
@@ -497,62 +772,9 @@ def _make_customers(n: int, catalog: _Catalog, clock: _Clock, rng: np.random.Gen
     taste = _TASTE_GLOBAL_SHARE * catalog.cat_weight + (1 - _TASTE_GLOBAL_SHARE) * dirichlet
     taste_cum = np.cumsum(taste, axis=1)
     taste_cum /= taste_cum[:, -1:]
-    names = np.array([c for c, _ in _COUNTRIES], dtype=object)
     probs = np.array([w for _, w in _COUNTRIES])
-    country = names[rng.choice(len(names), n, p=probs / probs.sum())]
-    return _Customers(first_sec, rate, dropout, basket, returner, browse, taste_cum, taste, country)
-
-
-def _customer_base(n: int, catalog: _Catalog, clock: _Clock, rng: np.random.Generator
-                   ) -> tuple[_Customers, np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` customers with an order in the period, drawn from everyone acquired since the origin, with
-    their orders in the period (see :func:`_purchase_times`). Customers are numbered by acquisition."""
-    n_cand = 2 * n
-    while True:
-        cand = _make_customers(n_cand, catalog, clock, rng)
-        o_cust, o_sec, drop_sec = _purchase_times(cand, clock, rng)
-        in_period = o_sec >= clock.first_sec
-        eligible = np.flatnonzero(np.bincount(o_cust[in_period], minlength=n_cand) > 0)
-        if len(eligible) >= n:
-            break
-        n_cand = int(n_cand * 1.2 * n / max(len(eligible), 1)) + 1
-    chosen = np.sort(rng.choice(eligible, n, replace=False))
-    new_index = np.full(n_cand, -1, dtype=np.int64)
-    new_index[chosen] = np.arange(n)
-    keep = in_period & (new_index[o_cust] >= 0)
-    return cand.take(chosen), new_index[o_cust[keep]], o_sec[keep], drop_sec[chosen]
-
-
-def _purchase_times(cust: _Customers, clock: _Clock, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Order times of registered customers: (customer index, seconds) sorted by customer and time,
-    plus each customer's drop-out second (-1 while still alive at the end)."""
-    n = len(cust.first_sec)
-    a = clock.to_shop_time(cust.first_sec)
-    window = np.maximum(clock.cum[-1] - a, 0.0)
-    n_poisson = rng.poisson(cust.rate * window)  # purchases if they stayed alive
-    allowed = rng.geometric(cust.dropout) - 1  # repeat purchases before dropping out
-    dropped = allowed <= n_poisson
-    # The first n_repeat of n_poisson uniform times in the remaining window (order statistics).
-    idx = np.repeat(np.arange(n), n_poisson)
-    u = a[idx] + rng.random(len(idx)) * window[idx]
-    srt = np.lexsort((u, idx))
-    idx, u = idx[srt], u[srt]
-    keep = _rank_in_group(idx, n) < allowed[idx]
-    o_cust = np.concatenate([np.arange(n), idx[keep]])
-    o_sec = np.concatenate([cust.first_sec, clock.to_seconds(u[keep])])
-    srt = np.lexsort((o_sec, o_cust))
-    o_cust, o_sec = o_cust[srt], o_sec[srt]
-    # At least _MIN_ORDER_GAP between a customer's orders: t'_k = k*gap + cummax_j<=k(t_j - j*gap).
-    rank = _rank_in_group(o_cust, n)
-    big = np.int64(clock.last_sec + (int(rank.max(initial=0)) + 1) * _MIN_ORDER_GAP + 1)
-    shifted = o_sec - rank * _MIN_ORDER_GAP + o_cust.astype(np.int64) * big
-    o_sec = np.maximum.accumulate(shifted) - o_cust.astype(np.int64) * big + rank * _MIN_ORDER_GAP
-    inside = o_sec <= clock.last_sec
-    o_cust, o_sec = o_cust[inside], o_sec[inside]
-    last = o_sec[_group_starts(o_cust, n)[1:] - 1]  # every customer has at least the first order
-    drop_sec = np.where(dropped, last, -1)
-    return o_cust, o_sec, drop_sec
+    country = rng.choice(len(_COUNTRIES), n, p=probs / probs.sum()).astype(np.int8)
+    return _Customers(cand.first_sec, cand.rate, cand.returner, basket, browse, taste, taste_cum, country)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -628,7 +850,7 @@ def _order_lines(cust: _Customers, catalog: _Catalog, o_cust: np.ndarray, o_sec:
     order = np.concatenate([d_order, d_order[comp]])
     prod = np.concatenate([d_prod, catalog.complement[d_prod[comp]]])
     is_comp = np.concatenate([np.zeros(len(d_prod), bool), np.ones(int(comp.sum()), bool)])
-    srt = np.argsort(order, kind="stable")  # chronological within each customer
+    srt = _lex_order([order])  # chronological within each customer
     order, prod, is_comp = order[srt], prod[srt], is_comp[srt]
     # A customer rarely buys the same durable product twice: redraw such discovery lines (same
     # category), drop such complements; a few repeats survive.
@@ -657,6 +879,72 @@ def _order_lines(cust: _Customers, catalog: _Catalog, o_cust: np.ndarray, o_sec:
     return order, prod, qty.astype(float)
 
 
+
+def _line_prices(catalog: _Catalog, clock: _Clock, l_sec: np.ndarray, prod: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Unit prices of sale lines: the list price, discounted for part of the lines during the sales and
+    now and then by a coupon."""
+    promo = clock.is_promo(l_sec)
+    u = rng.random(len(prod))
+    discount = np.where(promo & (u < _PROMO_TAKE_UP), rng.choice([0.15, 0.2, 0.25, 0.3], len(u)),
+                        np.where(u > 1 - _COUPON_PROB, 0.1, 0.0))
+    return np.round(catalog.price[prod] * (1 - discount), 2)
+
+
+def _returns(cust: _Customers, catalog: _Catalog, clock: _Clock, line_order: np.ndarray, l_cust: np.ndarray,
+             l_sec: np.ndarray, prod: np.ndarray, qty: np.ndarray, n_orders: int, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returned sale lines as (line index, second, returned quantity): by the category's return rate and
+    the customer's propensity, one parcel per order, partly for some multi-unit lines; guest lines are
+    never returned and returns after the end of the period are not recorded."""
+    rate = np.array([c.return_rate for c in catalog.cats])[catalog.product_cat[prod]]
+    p_ret = np.where(l_cust >= 0, np.minimum(rate * cust.returner[np.maximum(l_cust, 0)], 0.8), 0.0)
+    ret = np.flatnonzero(rng.random(len(line_order)) < p_ret)
+    delay = np.round((1.5 + rng.gamma(*_RETURN_DELAY, n_orders)) * _DAY).astype(np.int64)  # one parcel per order
+    r_sec = l_sec[ret] + delay[line_order[ret]]
+    r_qty = qty[ret].copy()
+    partial = (r_qty > 1) & (rng.random(len(ret)) < 0.3)
+    r_qty[partial] = rng.integers(1, r_qty[partial].astype(np.int64))
+    inside = r_sec <= clock.last_sec
+    return ret[inside], r_sec[inside], r_qty[inside]
+
+
+@dataclass
+class _BlockOrders:
+    """The orders of one block: the order of every block-local order index and its lines."""
+
+    o_cust: np.ndarray  # block-local customer of each registered order (sorted), guests follow
+    o_sec: np.ndarray  # time of each registered order
+    g_sec: np.ndarray  # time of each guest order of the block
+    line_order: np.ndarray  # block-local order index of each sale line (registered orders, then guests)
+    line_prod: np.ndarray
+    rows: dict[str, np.ndarray]  # order lines and returns, columns of _ORDER_COLUMNS
+
+
+def _block_orders(inp: _BlockInput, cust: _Customers, catalog: _Catalog, clock: _Clock,
+                  rng: np.random.Generator) -> _BlockOrders:
+    """Baskets, prices and returns of the block's orders (its customers' and its share of the guest
+    orders), with global customer indices and order ranks; the lines of an order by product."""
+    o_cust, o_sec, g_sec = inp.o_cust, inp.o_sec, inp.g_sec
+    line_order, line_prod, qty = _order_lines(cust, catalog, o_cust, o_sec, g_sec, rng)
+    order_cust = np.concatenate([o_cust, np.full(len(g_sec), -1, dtype=np.int64)])
+    l_sec = np.concatenate([o_sec, g_sec])[line_order]
+    l_cust = order_cust[line_order]
+    price = _line_prices(catalog, clock, l_sec, line_prod, rng)
+    ret, r_sec, r_qty = _returns(cust, catalog, clock, line_order, l_cust, l_sec, line_prod, qty,
+                                 len(order_cust), rng)
+    rows = {
+        "rank": inp.order_rank[np.concatenate([line_order, line_order[ret]])],
+        "customer": np.where(l_cust >= 0, l_cust + inp.c0, -1)[np.concatenate([np.arange(len(l_cust)), ret])],
+        "product": np.concatenate([line_prod, line_prod[ret]]),
+        "quantity": np.concatenate([qty, -r_qty]),
+        "unit_price": np.concatenate([price, price[ret]]),
+        "sec": np.concatenate([l_sec, r_sec]),
+        "is_return": np.concatenate([np.zeros(len(qty), dtype=bool), np.ones(len(ret), dtype=bool)]),
+    }
+    return _BlockOrders(o_cust, o_sec, g_sec, line_order, line_prod, rows)
+
+
 # --------------------------------------------------------------------------------------------------
 # Sessions
 # --------------------------------------------------------------------------------------------------
@@ -668,20 +956,25 @@ def _session_events(anchor: np.ndarray, converting: np.ndarray, p_sess: np.ndarr
     """Lay out the events of every session in time.
 
     ``p_*``: product rows (session, product, carted); ``s_sess``: search rows. A converting session
-    ends with its purchase event at ``anchor``; other sessions start at ``anchor``.
-    Returns (session, event kind 0 view / 1 add_to_cart / 2 purchase / 3 search, product or -1, second).
+    ends with its purchase event at ``anchor``; other sessions start at ``anchor``. Inside a session the
+    events come in random order, each add_to_cart right after its view, the purchase last.
+    Returns (session, event kind 0 view / 1 add_to_cart / 2 purchase / 3 search, product or -1, second),
+    sorted by session and time.
     """
     n_p, n_s = len(p_sess), len(s_sess)
     conv_idx = np.flatnonzero(converting)
-    p_key = rng.random(n_p)
     cart = np.flatnonzero(p_cart)
     sess = np.concatenate([p_sess, p_sess[cart], s_sess, conv_idx])
     kind = np.concatenate([np.zeros(n_p, np.int8), np.ones(len(cart), np.int8),
                            np.full(n_s, 3, np.int8), np.full(len(conv_idx), 2, np.int8)])
     prod = np.concatenate([p_prod, p_prod[cart], np.full(n_s + len(conv_idx), -1, np.int64)])
-    key = np.concatenate([p_key, p_key[cart], rng.random(n_s), np.full(len(conv_idx), 2.0)])
-    sub = (kind == 1).astype(np.int8)
-    srt = np.lexsort((sub, key, sess))
+    # random keys (as many bits as fit beside the session and row numbers in one int64), doubled so
+    # that a cart is its view's key + 1; the purchase gets the largest key
+    bits = max(8, min(30, 61 - len(anchor).bit_length() - len(sess).bit_length()))
+    p_key = rng.integers(0, 1 << bits, n_p) << 1
+    key = np.concatenate([p_key, p_key[cart] + 1, rng.integers(0, 1 << bits, n_s) << 1,
+                          np.full(len(conv_idx), 1 << (bits + 1))])
+    srt = _lex_order([sess, key])
     sess, kind, prod = sess[srt], kind[srt], prod[srt]
     lo, mean, hi = _EVENT_GAP
     gaps = np.minimum(lo + np.round(rng.exponential(mean, len(sess))), hi).astype(np.int64)
@@ -695,13 +988,25 @@ def _session_events(anchor: np.ndarray, converting: np.ndarray, p_sess: np.ndarr
     return sess, kind, prod, np.clip(sec, clock.first_sec, clock.last_sec)
 
 
-def _sessions(cust: _Customers, catalog: _Catalog, clock: _Clock, o_cust: np.ndarray, o_sec: np.ndarray,
-              g_sec: np.ndarray, drop_sec: np.ndarray, line_order: np.ndarray, line_prod: np.ndarray,
-              rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """All browsing events: (session, customer or -1, kind, product or -1, second), session ids ranked
-    by each session's first event."""
+@dataclass
+class _BlockSessions:
+    """The browsing events of one block, by session (numbered in creation order) and time."""
+
+    session: np.ndarray  # block-local session of each event
+    kind: np.ndarray  # 0 view, 1 add_to_cart, 2 purchase, 3 search
+    product: np.ndarray  # product or -1
+    sec: np.ndarray
+    customer: np.ndarray  # block-local customer of each session, -1 for guests
+    start: np.ndarray  # first event second of each session
+
+
+def _sessions(cust: _Customers, catalog: _Catalog, clock: _Clock, orders: _BlockOrders, drop_sec: np.ndarray,
+              rng: np.random.Generator) -> _BlockSessions:
+    """All browsing events of a block's customers and guests: one converting session per order (in
+    order index), then non-converting customer sessions, then guest sessions."""
     n = len(cust.first_sec)
     n_cat = len(catalog.cats)
+    o_cust, o_sec, g_sec = orders.o_cust, orders.o_sec, orders.g_sec
     n_orders = len(o_cust) + len(g_sec)
     order_cust = np.concatenate([o_cust, np.full(len(g_sec), -1, np.int64)])
 
@@ -733,20 +1038,334 @@ def _sessions(cust: _Customers, catalog: _Catalog, clock: _Clock, o_cust: np.nda
     x_cat[~reg] = rng.choice(n_cat, int((~reg).sum()), p=catalog.cat_weight)
     x_prod = catalog.sample(rng, x_cat)
     x_cart = rng.random(len(x_sess)) < np.where(converting[x_sess], 0.05, 0.12)  # abandoned carts
-    p_sess = np.concatenate([line_order, x_sess])
-    p_prod = np.concatenate([line_prod, x_prod])
-    p_cart = np.concatenate([np.ones(len(line_order), bool), x_cart])
+    p_sess = np.concatenate([orders.line_order, x_sess])
+    p_prod = np.concatenate([orders.line_prod, x_prod])
+    p_cart = np.concatenate([np.ones(len(orders.line_order), bool), x_cart])
     n_search = rng.poisson(np.where(converting, 0.6, 0.8))
     s_sess = np.repeat(np.arange(len(anchor)), n_search)
 
     sess, kind, prod, sec = _session_events(anchor, converting, p_sess, p_prod, p_cart, s_sess, clock, rng)
-    # Number sessions by their first event time (ties: creation order); list events by time.
-    starts = _group_starts(sess, len(anchor))[:-1]
-    sess_rank = np.empty(len(anchor), dtype=np.int64)
-    sess_rank[np.lexsort((np.arange(len(anchor)), sec[starts]))] = np.arange(len(anchor))
-    within = np.arange(len(sess)) - starts[sess]
-    srt = np.lexsort((within, sess_rank[sess], sec))
-    return sess_rank[sess][srt], s_cust[sess][srt], kind[srt], prod[srt], sec[srt]
+    start = sec[_group_starts(sess, len(anchor))[:-1]]  # every session has at least one event
+    return _BlockSessions(sess, kind, prod, sec, s_cust, start)
+
+
+def _first_seen(sessions: _BlockSessions, orders: _BlockOrders, n: int) -> np.ndarray:
+    """Each block customer's first event: the start of their first session (the session of the first
+    order starts no later than that order)."""
+    first = np.full(n, np.iinfo(np.int64).max)
+    reg = sessions.customer >= 0
+    np.minimum.at(first, sessions.customer[reg], sessions.start[reg])
+    return np.minimum(first, orders.o_sec[_group_starts(orders.o_cust, n)[:-1]])
+
+
+# --------------------------------------------------------------------------------------------------
+# Blocks: generated (in worker processes if allowed), spilled to disk, read back in time windows
+# --------------------------------------------------------------------------------------------------
+
+_ORDER_COLUMNS = {"rank": np.int64, "customer": np.int32, "product": np.int32, "quantity": np.float64,
+                  "unit_price": np.float64, "sec": np.int64, "is_return": np.bool_}
+_SESSION_COLUMNS = {"session": np.int32, "customer": np.int32, "kind": np.int8, "product": np.int32,
+                    "sec": np.int64}
+_TABLE_COLUMNS = {"orders": _ORDER_COLUMNS, "sessions": _SESSION_COLUMNS}
+
+
+def _column_path(folder: Path, table: str, block: int, column: str) -> Path:
+    """The raw file of one column of one block's rows of ``table``."""
+    return folder / f"{table}.{block:06d}.{column}.bin"
+
+
+def _spill_block(folder: Path, table: str, block: int, rows: dict[str, np.ndarray], clock: _Clock) -> np.ndarray:
+    """Write one block's rows of ``table`` grouped by day (a day's rows keep their order), one raw file
+    per column; returns the row offset of every day edge (length: days + 1)."""
+    n_days = _n_days(clock)
+    day = (rows["sec"] - clock.first_sec) // _DAY
+    order = _lex_order([day])
+    for column, dtype in _TABLE_COLUMNS[table].items():
+        rows[column][order].astype(dtype, copy=False).tofile(_column_path(folder, table, block, column))
+    return np.searchsorted(day[order], np.arange(n_days + 1))
+
+
+def _n_days(clock: _Clock) -> int:
+    """Days in the period (the last one may be partial)."""
+    return max(1, math.ceil((clock.last_sec + 1 - clock.first_sec) / _DAY))
+
+
+class _SpilledTable:
+    """The spilled rows of one table, every block grouped by day: reads a range of days from all blocks
+    at once (a merge sort in time windows)."""
+
+    def __init__(self, folder: Path, table: str, day_offsets: list[np.ndarray]) -> None:
+        self.folder, self.table, self.day_offsets = folder, table, day_offsets
+        self.rows = int(sum(int(o[-1]) for o in day_offsets))
+
+    def rows_per_day(self) -> np.ndarray:
+        """Rows of each day, all blocks together."""
+        return np.sum([np.diff(o) for o in self.day_offsets], axis=0)
+
+    def windows(self, target_rows: int) -> list[tuple[int, int]]:
+        """Consecutive day ranges of about ``target_rows`` rows each (whole days; at least one range)."""
+        cum = np.cumsum(self.rows_per_day())
+        n_days = len(cum)
+        cuts = np.searchsorted(cum, np.arange(target_rows, int(cum[-1]), target_rows), side="left") + 1
+        bounds = np.unique(np.concatenate([[0], np.minimum(cuts, n_days), [n_days]]))
+        return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+    def read(self, d0: int, d1: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The rows of days ``[d0, d1)`` of every block, block after block, and the block of each row."""
+        counts = np.array([int(o[d1] - o[d0]) for o in self.day_offsets], dtype=np.int64)
+        out = {}
+        for column, dtype in _TABLE_COLUMNS[self.table].items():
+            item = np.dtype(dtype).itemsize
+            parts = []
+            for block, offsets in enumerate(self.day_offsets):
+                with _column_path(self.folder, self.table, block, column).open("rb") as fh:
+                    fh.seek(int(offsets[d0]) * item)
+                    parts.append(np.fromfile(fh, dtype=dtype, count=int(counts[block])))
+            out[column] = np.concatenate(parts)
+        return out, np.repeat(np.arange(len(self.day_offsets)), counts)
+
+
+@dataclass
+class _BlockOutput:
+    """What a block leaves besides its spilled rows."""
+
+    order_days: np.ndarray  # row offset of every day edge in the block's spilled order lines
+    session_days: np.ndarray  # the same for its session events
+    first_seen: np.ndarray  # per customer, seconds
+    country: np.ndarray  # per customer, index into _COUNTRIES
+    session_start: np.ndarray  # per session (block-local creation order), seconds
+    message: str  # progress line
+
+
+def _run_block(inp: _BlockInput, catalog: _Catalog, clock: _Clock, folder: Path) -> _BlockOutput:
+    """Generate one block from its own random streams and spill its rows to ``folder``."""
+    rng_customers, rng_orders, rng_sessions = (np.random.default_rng(s) for s in inp.seed.spawn(3))
+    n = len(inp.cand.first_sec)
+    cust = _block_customers(inp.cand, catalog, rng_customers)
+    orders = _block_orders(inp, cust, catalog, clock, rng_orders)
+    sessions = _sessions(cust, catalog, clock, orders, inp.drop_sec, rng_sessions)
+    order_days = _spill_block(folder, "orders", inp.index, orders.rows, clock)
+    session_customer = np.where(sessions.customer >= 0, sessions.customer + inp.c0, -1)
+    session_days = _spill_block(folder, "sessions", inp.index, {
+        "session": sessions.session, "customer": session_customer[sessions.session], "kind": sessions.kind,
+        "product": sessions.product, "sec": sessions.sec}, clock)
+    message = (f"customers {inp.c0 + 1:,}-{inp.c0 + n:,}: {len(orders.rows['sec']):,} order lines "
+               f"({int(orders.rows['is_return'].sum()):,} returns), {len(sessions.sec):,} session events")
+    return _BlockOutput(order_days, session_days, _first_seen(sessions, orders, n), cust.country,
+                        sessions.start, message)
+
+
+def _bounded_map(pool: Executor | None, fn: Callable[[_T], _R], items: Iterable[_T], ahead: int) -> Iterator[_R]:
+    """``map(fn, items)`` in order, on ``pool`` (in this thread if None) with at most ``ahead`` items
+    submitted and not yet consumed, so that memory stays bounded."""
+    if pool is None:
+        yield from map(fn, items)
+        return
+    pending: collections.deque[Future[_R]] = collections.deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _block_pool(workers: int, n_blocks: int) -> ProcessPoolExecutor | None:
+    """Worker processes for the blocks, when they pay off: several workers allowed, at least two blocks
+    per worker (starting a worker costs its imports), and this process may have children."""
+    if workers < 2 or n_blocks < 2 * workers or multiprocessing.current_process().daemon:
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+@dataclass
+class _Generated:
+    """What the blocks produced: the spilled orders and sessions, and the per-customer and per-session
+    values the merge needs."""
+
+    orders: _SpilledTable
+    sessions: _SpilledTable
+    first_seen: np.ndarray  # per customer, seconds
+    country: np.ndarray  # per customer, index into _COUNTRIES
+    session_rank: np.ndarray  # per session (blocks in order, each in creation order): rank by first event
+    session_offset: np.ndarray  # per block: its first session in ``session_rank``
+
+
+def _session_ranks(start: np.ndarray) -> np.ndarray:
+    """Every session's rank by its first event (ties: creation order, i.e. block by block)."""
+    dtype = np.int32 if len(start) < 2 ** 31 else np.int64
+    rank = np.empty(len(start), dtype=dtype)
+    rank[_lex_order([start])] = np.arange(len(start), dtype=dtype)
+    return rank
+
+
+def _generate_blocks(plan: _Plan, catalog: _Catalog, clock: _Clock, seeds: np.random.SeedSequence,
+                     folder: Path, workers: int, say: Callable[[str], None]) -> _Generated:
+    """Generate every block (in up to ``workers`` processes; the result does not depend on it) and spill
+    its rows to ``folder``."""
+    n_blocks = len(plan.blocks)
+    inputs = (plan.block_input(b, seq) for b, seq in enumerate(seeds.spawn(n_blocks)))
+    run = functools.partial(_run_block, catalog=catalog, clock=clock, folder=folder)
+    outputs: list[_BlockOutput] = []
+    pool = _block_pool(workers, n_blocks)
+    try:
+        for out in _bounded_map(pool, run, inputs, 2 * workers):
+            outputs.append(out)
+            say(f"block {len(outputs)}/{n_blocks}: {out.message}")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    n_sessions = np.array([len(o.session_start) for o in outputs])
+    say(f"sessions: numbering {int(n_sessions.sum()):,} sessions by their first event")
+    return _Generated(
+        _SpilledTable(folder, "orders", [o.order_days for o in outputs]),
+        _SpilledTable(folder, "sessions", [o.session_days for o in outputs]),
+        np.concatenate([o.first_seen for o in outputs]), np.concatenate([o.country for o in outputs]),
+        _session_ranks(np.concatenate([o.session_start for o in outputs])),
+        np.concatenate([[0], np.cumsum(n_sessions)[:-1]]).astype(np.int64))
+
+
+# --------------------------------------------------------------------------------------------------
+# The tables
+# --------------------------------------------------------------------------------------------------
+
+TableSink = Callable[[str, pa.Table], None]
+"""Receives the shop chunk by chunk: ``sink(table_name, arrow_table)``."""
+
+
+@functools.cache
+def _schema(name: str) -> pa.Schema:
+    """The Arrow schema pandas writes for the conformed canonical table ``name`` (string ids, float64,
+    bool, ``timestamp[us, UTC]``, pandas metadata), so that the streamed tables read back exactly like
+    the ones :func:`features.storage.write_tables` writes."""
+    table = TABLES[name]
+    empty = conform(pd.DataFrame({c: pd.Series([], dtype=object) for c in table.column_names}), table)
+    return pa.Schema.from_pandas(empty, preserve_index=False)
+
+
+@dataclass
+class _Labels:
+    """Ids and names that are looked up by index, formatted once."""
+
+    customers: pa.StringArray  # "C000001", ... by acquisition
+    products: pa.StringArray  # "P00001", ...
+    countries: pa.StringArray
+    event_types: pa.StringArray
+    order_base: int  # an order's id is order_base + its chronological rank
+    session_width: int  # digits of a session id
+
+
+def _make_labels(n_customers: int, n_products: int, n_orders: int, n_sessions: int) -> _Labels:
+    """The labels of a shop of this size."""
+    return _Labels(
+        customers=_format_ids("C", np.arange(1, n_customers + 1), 6),
+        products=_format_ids("P", np.arange(1, n_products + 1), 5),
+        countries=pa.array([c for c, _ in _COUNTRIES], pa.string()),
+        event_types=pa.array(list(EVENT_TYPES), pa.string()),
+        order_base=10 ** max(6, len(str(n_orders))),
+        session_width=max(8, len(str(n_sessions))),
+    )
+
+
+def _order_ids(numbers: np.ndarray, is_return: np.ndarray) -> pa.Array:
+    """Order ids: the number on a sale line, ``"R"`` + the number on a return line."""
+    index = np.empty(len(numbers), dtype=np.int64)
+    parts, offset = [], 0
+    for prefix, mask in (("", ~is_return), ("R", is_return)):
+        labels, idx = _id_labels(prefix, numbers[mask], 1)
+        index[mask] = idx + offset
+        parts.append(labels)
+        offset += len(labels)
+    return pa.concat_arrays(parts).take(pa.array(index))
+
+
+def _orders_table(rows: dict[str, np.ndarray], labels: _Labels, clock: _Clock) -> pa.Table:
+    """Order lines (columns of ``_ORDER_COLUMNS``) as the ``orders`` table: by time, sales before
+    returns, then order and product (a block spills the lines of an order by product, and the sort
+    keeps that order)."""
+    srt = _lex_order([rows["sec"], rows["is_return"].view(np.int8), rows["rank"]])
+    r = {c: v[srt] for c, v in rows.items()}
+    return pa.Table.from_arrays([
+        _order_ids(r["rank"] + labels.order_base, r["is_return"]),
+        _lookup(labels.customers, r["customer"]),
+        _lookup(labels.products, r["product"]),
+        pa.array(r["quantity"]),
+        pa.array(r["unit_price"]),
+        pa.array(np.round(r["quantity"] * r["unit_price"], 2)),
+        clock.timestamps(r["sec"]),
+        pa.array(r["is_return"]),
+    ], schema=_schema("orders"))
+
+
+def _sessions_table(rows: dict[str, np.ndarray], block: np.ndarray, generated: _Generated, labels: _Labels,
+                    clock: _Clock) -> pa.Table:
+    """Session events (columns of ``_SESSION_COLUMNS``, from blocks ``block``) as the ``sessions``
+    table: by time, then session id; the events of a session in the same second keep their order."""
+    rank = generated.session_rank[generated.session_offset[block] + rows["session"]].astype(np.int64)
+    srt = _lex_order([rows["sec"], rank])
+    return pa.Table.from_arrays([
+        _id_column("S", rank[srt] + 1, labels.session_width),
+        _lookup(labels.customers, rows["customer"][srt]),
+        clock.timestamps(rows["sec"][srt]),
+        labels.event_types.take(pa.array(rows["kind"][srt])),
+        _lookup(labels.products, rows["product"][srt]),
+    ], schema=_schema("sessions"))
+
+
+def _customers_table(generated: _Generated, labels: _Labels, clock: _Clock) -> pa.Table:
+    """The ``customers`` table: id, first event, country."""
+    return pa.Table.from_arrays([
+        labels.customers,
+        clock.timestamps(generated.first_seen),
+        labels.countries.take(pa.array(generated.country)),
+    ], schema=_schema("customers"))
+
+
+def _products_table(catalog: _Catalog, labels: _Labels) -> pa.Table:
+    """The ``products`` table: id, name, category, list price."""
+    categories = pa.array([c.name for c in catalog.cats], pa.string())
+    return pa.Table.from_arrays([
+        labels.products,
+        pa.array(catalog.names, pa.string()),
+        categories.take(pa.array(catalog.product_cat)),
+        pa.array(catalog.price),
+    ], schema=_schema("products"))
+
+
+def _emit_windows(sink: TableSink, name: str, spilled: _SpilledTable,
+                  build: Callable[[dict[str, np.ndarray], np.ndarray], pa.Table], workers: int,
+                  say: Callable[[str], None]) -> int:
+    """Read ``spilled`` back one time window at a time, build each window's table (in up to ``workers``
+    threads, while this one hands the finished ones to ``sink`` in order)."""
+    windows = spilled.windows(_ROW_GROUP_ROWS)
+    say(f"{name}: writing {spilled.rows:,} rows in time order ({len(windows)} row group(s))")
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 and len(windows) > 1 else None
+    try:
+        for table in _bounded_map(pool, lambda window: build(*spilled.read(*window)), windows, workers):
+            sink(name, table)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return spilled.rows
+
+
+def _hand_over(sink: TableSink, generated: _Generated, catalog: _Catalog, clock: _Clock, n_orders: int,
+               workers: int, say: Callable[[str], None]) -> tuple[int, int]:
+    """Hand the tables to ``sink``: products, orders and sessions window by window, customers. Returns
+    the numbers of order lines and session events."""
+    labels = _make_labels(len(generated.first_seen), len(catalog.price), n_orders, len(generated.session_rank))
+
+    def orders(rows: dict[str, np.ndarray], _block: np.ndarray) -> pa.Table:
+        return _orders_table(rows, labels, clock)
+
+    def sessions(rows: dict[str, np.ndarray], block: np.ndarray) -> pa.Table:
+        return _sessions_table(rows, block, generated, labels, clock)
+
+    sink("products", _products_table(catalog, labels))
+    n_lines = _emit_windows(sink, "orders", generated.orders, orders, workers, say)
+    n_events = _emit_windows(sink, "sessions", generated.sessions, sessions, workers, say)
+    sink("customers", _customers_table(generated, labels, clock))
+    return n_lines, n_events
 
 
 # --------------------------------------------------------------------------------------------------
@@ -754,119 +1373,74 @@ def _sessions(cust: _Customers, catalog: _Catalog, clock: _Clock, o_cust: np.nda
 # --------------------------------------------------------------------------------------------------
 
 
-def _conformed(name: str, columns: dict[str, object]) -> pd.DataFrame:
-    """The table ``name`` from its columns, passed through the contract's :func:`conform`."""
-    return conform(pd.DataFrame(columns), TABLES[name], source="synthetic shop")
-
-
 def _utc(value: str) -> pd.Timestamp:
+    """A timestamp in UTC (naive means UTC)."""
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def _period(customers: int, products: int, start: str, end: str, block_orders: int
+            ) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Check the arguments; the period's bounds in UTC."""
+    if customers <= 0 or products <= 0:
+        raise ValueError(f"customers ({customers}) and products ({products}) must be positive")
+    if block_orders <= 0:
+        raise ValueError(f"block_orders ({block_orders}) must be positive")
+    t0, t1 = _utc(start), _utc(end)
+    if t1 - t0 < pd.Timedelta(days=1):
+        raise ValueError(f"the period [{start}, {end}) must span at least one day")
+    return t0, t1
+
+
+def generate_shop(sink: TableSink, customers: int = 20_000, products: int = 1_000, seed: int = 42,
+                  start: str = "2022-01-01", end: str = "2024-01-01",
+                  progress: Callable[[str], None] | None = None, *, scratch_dir: Path | None = None,
+                  workers: int = 1, block_orders: int = _BLOCK_ORDERS) -> dict[str, int]:
+    """Generate the synthetic shop and hand it to ``sink(name, table)`` in Arrow tables: ``products``,
+    then ``orders`` and ``sessions`` in time order (one table per time window of about
+    ``_ROW_GROUP_ROWS`` rows), then ``customers``. Returns the row count of every table.
+
+    Deterministic for given arguments, whatever ``workers`` (processes for the blocks and threads for
+    the merge; 1 = this thread only); ``block_orders`` is part of the shop's definition (keep the
+    default). ``start``/``end`` are parsed by pandas (naive means UTC); all timestamps fall in
+    ``[start, end)``. The blocks are spilled to a temporary folder in ``scratch_dir`` (default: the
+    system's) and removed at the end: 41 bytes per order line and 21 per session event, about 4.5 GB
+    for a million customers. ``progress`` receives a short message per step and per block.
+    """
+    t0, t1 = _period(customers, products, start, end, block_orders)
+    say = progress or (lambda _msg: None)
+    workers = max(1, int(workers))
+    catalog_seq, base_seq, block_seq = np.random.SeedSequence([int(seed < 0), abs(int(seed))]).spawn(3)
+    clock = _Clock(t0, t1)
+
+    say(f"catalog: {products:,} products")
+    catalog = _make_catalog(products, np.random.default_rng(catalog_seq))
+    say(f"customers: {customers:,} and their purchase process")
+    plan = _make_plan(customers, clock, block_orders, np.random.default_rng(base_seq))
+    say(f"orders: {len(plan.order_rank):,} orders; baskets, returns and sessions in {len(plan.blocks)} "
+        f"block(s) of about {block_orders:,} orders")
+    with tempfile.TemporaryDirectory(prefix=".synthetic-", dir=scratch_dir) as folder:
+        generated = _generate_blocks(plan, catalog, clock, block_seq, Path(folder), workers, say)
+        n_orders = len(plan.order_rank)
+        del plan  # the skeleton is not needed any more
+        n_lines, n_events = _hand_over(sink, generated, catalog, clock, n_orders, workers, say)
+    say(f"done: {n_lines:,} order lines, {n_events:,} session events")
+    return {"orders": n_lines, "customers": customers, "products": products, "sessions": n_events}
+
+
 def synthesize_shop(customers: int = 20_000, products: int = 1_000, seed: int = 42,
                     start: str = "2022-01-01", end: str = "2024-01-01",
-                    progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
-    """Generate the synthetic shop: ``{"orders", "customers", "products", "sessions"}`` canonical tables.
+                    progress: Callable[[str], None] | None = None, *, workers: int = 1,
+                    block_orders: int = _BLOCK_ORDERS) -> dict[str, pd.DataFrame]:
+    """Generate the synthetic shop in memory: ``{"orders", "customers", "products", "sessions"}``
+    canonical tables, the same rows :func:`generate_shop` streams (for small shops: tests, notebooks;
+    ``ecrm data synthesize`` streams them to parquet instead).
 
     Deterministic for given arguments. ``start``/``end`` are parsed by pandas (naive means UTC); all
     timestamps fall in ``[start, end)``. ``progress`` receives a short message per step.
     """
-    if customers <= 0 or products <= 0:
-        raise ValueError(f"customers ({customers}) and products ({products}) must be positive")
-    t0, t1 = _utc(start), _utc(end)
-    if t1 - t0 < pd.Timedelta(days=1):
-        raise ValueError(f"the period [{start}, {end}) must span at least one day")
-    say = progress or (lambda _msg: None)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence([int(seed < 0), abs(int(seed))]).spawn(4)]
-    clock = _Clock(t0, t1)
-
-    say(f"catalog: {products:,} products")
-    catalog = _make_catalog(products, streams[0])
-
-    say(f"customers: {customers:,} and their purchase process")
-    cust, o_cust, o_sec, drop_sec = _customer_base(customers, catalog, clock, streams[1])
-    rng = streams[2]
-    g_sec = clock.draw_seconds(rng, int(round(_GUEST_ORDER_SHARE * len(o_cust))))
-    say(f"orders: baskets of {len(o_cust) + len(g_sec):,} orders")
-    line_order, line_prod, qty = _order_lines(cust, catalog, o_cust, o_sec, g_sec, rng)
-
-    all_sec = np.concatenate([o_sec, g_sec])
-    all_cust = np.concatenate([o_cust, np.full(len(g_sec), -1, np.int64)])
-    n_all = len(all_sec)
-    order_rank = np.empty(n_all, dtype=np.int64)
-    order_rank[np.lexsort((np.arange(n_all), all_sec))] = np.arange(n_all)
-    base = 10 ** max(6, len(str(n_all)))
-    order_ids = [str(base + i) for i in range(n_all)]  # by order_rank
-
-    l_sec = all_sec[line_order]
-    l_cust = all_cust[line_order]
-    promo = clock.is_promo(l_sec)
-    u = rng.random(len(line_order))
-    discount = np.where(promo & (u < _PROMO_TAKE_UP), rng.choice([0.15, 0.2, 0.25, 0.3], len(u)),
-                        np.where(u > 1 - _COUPON_PROB, 0.1, 0.0))
-    unit_price = np.round(catalog.price[line_prod] * (1 - discount), 2)
-
-    say("orders: returns")
-    rate = np.array([c.return_rate for c in catalog.cats])[catalog.product_cat[line_prod]]
-    p_ret = np.where(l_cust >= 0, np.minimum(rate * cust.returner[np.maximum(l_cust, 0)], 0.8), 0.0)
-    ret = np.flatnonzero(rng.random(len(line_order)) < p_ret)
-    delay = np.round((1.5 + rng.gamma(*_RETURN_DELAY, n_all)) * _DAY).astype(np.int64)  # one parcel per order
-    r_sec = l_sec[ret] + delay[line_order[ret]]
-    r_qty = qty[ret].copy()
-    partial = (r_qty > 1) & (rng.random(len(ret)) < 0.3)
-    r_qty[partial] = rng.integers(1, r_qty[partial].astype(np.int64))
-    ret_in = r_sec <= clock.last_sec
-    ret, r_sec, r_qty = ret[ret_in], r_sec[ret_in], r_qty[ret_in]
-
-    cust_ids = _ids("C", customers, 6)
-    prod_ids = _ids("P", products, 5)
-    o_line = np.concatenate([line_order, line_order[ret]])
-    is_return = np.concatenate([np.zeros(len(qty), bool), np.ones(len(ret), bool)])
-    o_prod = np.concatenate([line_prod, line_prod[ret]])
-    l_secs = np.concatenate([l_sec, r_sec])
-    srt = np.lexsort((o_prod, order_rank[o_line], is_return, l_secs))
-    o_line, is_return, o_prod, l_secs = o_line[srt], is_return[srt], o_prod[srt], l_secs[srt]
-    quantity = np.concatenate([qty, -r_qty])[srt]
-    price = np.concatenate([unit_price, unit_price[ret]])[srt]
-    orders = _conformed("orders", {
-        "order_id": _coded(order_rank[o_line] + n_all * is_return, order_ids + ["R" + i for i in order_ids]),
-        "customer_id": _coded(all_cust[o_line], cust_ids),
-        "product_id": _coded(o_prod, prod_ids),
-        "quantity": quantity,
-        "unit_price": price,
-        "amount": np.round(quantity * price, 2),
-        "ordered_at": clock.timestamps(l_secs),
-        "is_return": is_return,
-    })
-
-    say("sessions")
-    s_sess, s_cust, s_kind, s_prod, s_sec = _sessions(cust, catalog, clock, o_cust, o_sec, g_sec, drop_sec,
-                                                      line_order, line_prod, streams[3])
-    # first_seen: the first event of the first order's session (never after the first order).
-    first_event = np.full(customers, np.iinfo(np.int64).max)
-    reg = s_cust >= 0
-    np.minimum.at(first_event, s_cust[reg], s_sec[reg])
-    first_seen = np.minimum(first_event, o_sec[_group_starts(o_cust, customers)[:-1]])
-    sess_ids = _ids("S", int(s_sess.max()) + 1 if len(s_sess) else 0, 8)
-    sessions = _conformed("sessions", {
-        "session_id": _coded(s_sess, sess_ids),
-        "customer_id": _coded(s_cust, cust_ids),
-        "occurred_at": clock.timestamps(s_sec),
-        "event_type": _coded(s_kind, ["view", "add_to_cart", "purchase", "search"]),
-        "product_id": _coded(s_prod, prod_ids),
-    })
-    del s_sess, s_cust, s_kind, s_prod, s_sec, sess_ids, reg
-    customers_df = _conformed("customers", {
-        "customer_id": np.array(cust_ids, dtype=object),
-        "first_seen": clock.timestamps(first_seen),
-        "country": cust.country,
-    })
-    products_df = _conformed("products", {
-        "product_id": np.array(prod_ids, dtype=object),
-        "name": np.array(catalog.names, dtype=object),
-        "category": np.array([c.name for c in catalog.cats], dtype=object)[catalog.product_cat],
-        "unit_price": catalog.price,
-    })
-    say(f"done: {len(orders):,} order lines, {len(sessions):,} session events")
-    return {"orders": orders, "customers": customers_df, "products": products_df, "sessions": sessions}
+    chunks: dict[str, list[pa.Table]] = {name: [] for name in ("orders", "customers", "products", "sessions")}
+    generate_shop(lambda name, table: chunks[name].append(table), customers, products, seed, start, end,
+                  progress, workers=workers, block_orders=block_orders)
+    return {name: conform(pa.concat_tables(parts).to_pandas(), TABLES[name], source="synthetic shop")
+            for name, parts in chunks.items()}

@@ -1,23 +1,27 @@
 """Tests for features.synthetic: the synthetic shop is deterministic, follows the data contract and is
 internally consistent (orders, returns, sessions, customers), with the behaviour the models rely on
-(heterogeneous customers, drop-out, seasonality, repeat and co-purchases)."""
+(heterogeneous customers, drop-out, seasonality, repeat and co-purchases), whether it is generated in
+one block of customers or several, in this process or in worker processes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+import features.synthetic as synthetic
 from features.schema import EVENT_TYPES, TABLES, conform
-from features.synthetic import synthesize_shop
+from features.synthetic import generate_shop, synthesize_shop
 
 SMALL = {"customers": 500, "products": 100, "seed": 7}
 START, END = pd.Timestamp("2022-01-01", tz="UTC"), pd.Timestamp("2024-01-01", tz="UTC")
 
 
-@pytest.fixture(scope="module")
-def shop() -> dict[str, pd.DataFrame]:
-    return synthesize_shop(**SMALL)
+@pytest.fixture(scope="module", params=[150_000, 800], ids=["one block", "five blocks"])
+def shop(request) -> dict[str, pd.DataFrame]:
+    """The small shop (about 3,800 orders) generated in one block of customers, and in five."""
+    return synthesize_shop(**SMALL, block_orders=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +39,25 @@ def _sales(orders: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------------
 
 
-def test_same_arguments_give_identical_tables(shop):
-    again = synthesize_shop(**SMALL)
+def test_same_arguments_give_identical_tables():
+    first, again = synthesize_shop(**SMALL), synthesize_shop(**SMALL)
     assert set(again) == {"orders", "customers", "products", "sessions"}
-    for name, df in shop.items():
+    for name, df in first.items():
         pd.testing.assert_frame_equal(df, again[name])
+
+
+def test_worker_processes_give_the_same_shop(monkeypatch):
+    """Blocks generated in two worker processes and time windows built in two threads give exactly the
+    shop generated in this thread."""
+    monkeypatch.setattr(synthetic, "_ROW_GROUP_ROWS", 5_000)  # several windows
+    pools = []
+    make_pool = synthetic._block_pool
+    monkeypatch.setattr(synthetic, "_block_pool", lambda *a: pools.append(make_pool(*a)) or pools[-1])
+    alone = synthesize_shop(**SMALL, block_orders=700)
+    parallel = synthesize_shop(**SMALL, block_orders=700, workers=2)
+    assert pools[0] is None and pools[1] is not None  # the second run did use worker processes
+    for name, df in alone.items():
+        pd.testing.assert_frame_equal(df, parallel[name])
 
 
 def test_different_seed_gives_different_tables(shop):
@@ -79,10 +97,29 @@ def test_custom_period_and_sizes():
 
 def test_progress_reports_each_step():
     messages: list[str] = []
-    synthesize_shop(customers=30, products=20, progress=messages.append)
+    synthesize_shop(customers=30, products=20, progress=messages.append, block_orders=80)
     text = " ".join(messages)
-    for step in ("catalog", "customers", "orders", "returns", "sessions"):
+    for step in ("catalog", "customers", "orders", "returns", "sessions", "block 1/3", "block 3/3", "done"):
         assert step in text
+
+
+def test_tables_are_streamed_in_time_ordered_chunks(monkeypatch):
+    """generate_shop hands orders and sessions over in chunks of whole days, in time order, and the
+    chunks add up to the in-memory shop."""
+    monkeypatch.setattr(synthetic, "_ROW_GROUP_ROWS", 5_000)
+    chunks: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
+    counts = generate_shop(lambda name, table: chunks[name].append(table), **SMALL, block_orders=800)
+    assert [len(chunks[n]) for n in ("customers", "products")] == [1, 1]
+    assert len(chunks["orders"]) >= 2 and len(chunks["sessions"]) >= 10
+    whole = synthesize_shop(**SMALL, block_orders=800)
+    for name, col in (("orders", "ordered_at"), ("sessions", "occurred_at")):
+        assert counts[name] == sum(t.num_rows for t in chunks[name]) == len(whole[name])
+        assert all(t.num_rows <= 5_000 + 2_000 for t in chunks[name])  # about a target, whole days
+        days = [t.column(col).to_pandas().dt.floor("D") for t in chunks[name]]
+        for before, after in zip(days, days[1:]):
+            assert before.max() < after.min()  # a day is never split between chunks
+        streamed = conform(pa.concat_tables(chunks[name]).to_pandas(), TABLES[name])
+        pd.testing.assert_frame_equal(streamed, whole[name])
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -104,6 +141,20 @@ def test_order_lines_are_consistent(shop):
     assert set(orders["customer_id"].dropna()) == set(shop["customers"]["customer_id"])  # everyone ordered
     guest_share = sales["customer_id"].isna().mean()
     assert 0 < guest_share < 0.05
+
+
+def test_rows_are_in_time_order_and_ids_are_numbered_chronologically(shop):
+    orders, sessions = shop["orders"], shop["sessions"]
+    assert orders["ordered_at"].is_monotonic_increasing and sessions["occurred_at"].is_monotonic_increasing
+    sale_ids = _sales(orders).groupby("order_id")["ordered_at"].first()
+    assert sale_ids.index.str.fullmatch(r"\d{7}").all()
+    assert sale_ids.sort_index().is_monotonic_increasing  # order ids follow the order times
+    assert sorted(sale_ids.index.astype(int) - 1_000_000) == list(range(len(sale_ids)))
+    assert orders.groupby("order_id")["product_id"].agg(lambda p: p.is_monotonic_increasing).all()
+    first_event = sessions.groupby("session_id")["occurred_at"].min()
+    assert first_event.index.str.fullmatch(r"S\d{8}").all()
+    assert first_event.sort_index().is_monotonic_increasing  # sessions numbered by their first event
+    assert list(first_event.sort_index().index) == [f"S{i:08d}" for i in range(1, len(first_event) + 1)]
 
 
 def test_returns_reverse_an_earlier_sale_of_the_same_customer_and_product(shop):
@@ -281,3 +332,45 @@ def test_complementary_products_are_bought_together(medium):
     lift = top / (item_support.reindex(top.index.get_level_values(0)).to_numpy()
                   * item_support.reindex(top.index.get_level_values(1)).to_numpy() / n_orders)
     assert len(lift) > 20 and (lift > 5).sum() > 10  # strong, repeatable co-purchase pairs
+
+
+# ------------------------------------------------------------------------------------------------------
+# How the shop is built: the vectorized building blocks
+# ------------------------------------------------------------------------------------------------------
+
+
+def test_first_order_statistics_match_sorting_all_the_uniforms():
+    """The j-th smallest of n uniforms on [a, a + w], drawn without drawing the others, has the mean
+    a + w j / (n + 1) and the variance w^2 j (n + 1 - j) / ((n + 1)^2 (n + 2)) of the sorted uniforms."""
+    reps, n, keep = 40_000, 9, 3
+    rng = np.random.default_rng(0)
+    times = synthetic._first_order_statistics(np.full(reps, 5.0), np.full(reps, 2.0), np.full(reps, n),
+                                              np.full(reps, keep), rng).reshape(reps, keep)
+    assert (np.diff(times, axis=1) > 0).all() and (times > 5.0).all() and (times < 7.0).all()
+    j = np.arange(1, keep + 1)
+    mean = 5.0 + 2.0 * j / (n + 1)
+    var = 4.0 * j * (n + 1 - j) / ((n + 1) ** 2 * (n + 2))
+    assert np.allclose(times.mean(axis=0), mean, atol=4 * np.sqrt(var / reps))
+    assert np.allclose(times.var(axis=0), var, rtol=0.05)
+    none = synthetic._first_order_statistics(np.zeros(3), np.ones(3), np.array([0, 4, 2]), np.zeros(3, int), rng)
+    assert len(none) == 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_lex_order_is_a_stable_lexsort(n):
+    rng = np.random.default_rng(n)
+    small, signed, wide = rng.integers(0, 3, n), rng.integers(-5, 50, n), rng.integers(0, 2 ** 50, n)
+    for keys in ([small], [small, signed], [signed, small, small], [wide, wide]):  # the last one does not pack
+        assert np.array_equal(synthetic._lex_order(keys), np.lexsort(keys[::-1]))
+
+
+def test_format_ids_zero_pads_and_widens():
+    ids = synthetic._format_ids("S", np.array([1, 42, 12_345_678, 123_456_789]), 8)
+    assert ids.to_pylist() == ["S000000001", "S000000042", "S012345678", "S123456789"]
+    assert synthetic._format_ids("", np.array([1_000_000, 1_000_001]), 1).to_pylist() == ["1000000", "1000001"]
+    assert synthetic._format_ids("P", np.array([3, 100_000]), 5).to_pylist() == ["P000003", "P100000"]  # one width
+    assert synthetic._format_ids("C", np.zeros(0, int), 6).to_pylist() == []
+    labels, index = synthetic._id_labels("R", np.array([7, 5, 5, 6]), 1)  # a dense range: formatted once
+    assert labels.to_pylist() == ["R5", "R6", "R7"] and index.tolist() == [2, 0, 0, 1]
+    labels, index = synthetic._id_labels("R", np.array([90, 15]), 1)  # sparse: one label per row
+    assert labels.to_pylist() == ["R90", "R15"] and index.tolist() == [0, 1]
