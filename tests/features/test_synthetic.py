@@ -10,9 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import features.synthetic as synthetic
+import features.synthetic.blocks as synthetic_blocks
+import features.synthetic.tables as synthetic_tables
 from features.schema import EVENT_TYPES, TABLES, conform
 from features.synthetic import generate_shop, synthesize_shop
+from features.synthetic.arrays import _lex_order
+from features.synthetic.skeleton import _first_order_statistics
+from features.synthetic.tables import _format_ids, _id_labels
 
 SMALL = {"customers": 500, "products": 100, "seed": 7}
 START, END = pd.Timestamp("2022-01-01", tz="UTC"), pd.Timestamp("2024-01-01", tz="UTC")
@@ -49,10 +53,10 @@ def test_same_arguments_give_identical_tables():
 def test_worker_processes_give_the_same_shop(monkeypatch):
     """Blocks generated in two worker processes and time windows built in two threads give exactly the
     shop generated in this thread."""
-    monkeypatch.setattr(synthetic, "_ROW_GROUP_ROWS", 5_000)  # several windows
+    monkeypatch.setattr(synthetic_tables, "_ROW_GROUP_ROWS", 5_000)  # several windows
     pools = []
-    make_pool = synthetic._block_pool
-    monkeypatch.setattr(synthetic, "_block_pool", lambda *a: pools.append(make_pool(*a)) or pools[-1])
+    make_pool = synthetic_blocks._block_pool
+    monkeypatch.setattr(synthetic_blocks, "_block_pool", lambda *a: pools.append(make_pool(*a)) or pools[-1])
     alone = synthesize_shop(**SMALL, block_orders=700)
     parallel = synthesize_shop(**SMALL, block_orders=700, workers=2)
     assert pools[0] is None and pools[1] is not None  # the second run did use worker processes
@@ -106,7 +110,7 @@ def test_progress_reports_each_step():
 def test_tables_are_streamed_in_time_ordered_chunks(monkeypatch):
     """generate_shop hands orders and sessions over in chunks of whole days, in time order, and the
     chunks add up to the in-memory shop."""
-    monkeypatch.setattr(synthetic, "_ROW_GROUP_ROWS", 5_000)
+    monkeypatch.setattr(synthetic_tables, "_ROW_GROUP_ROWS", 5_000)
     chunks: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
     counts = generate_shop(lambda name, table: chunks[name].append(table), **SMALL, block_orders=800)
     assert [len(chunks[n]) for n in ("customers", "products")] == [1, 1]
@@ -344,15 +348,15 @@ def test_first_order_statistics_match_sorting_all_the_uniforms():
     a + w j / (n + 1) and the variance w^2 j (n + 1 - j) / ((n + 1)^2 (n + 2)) of the sorted uniforms."""
     reps, n, keep = 40_000, 9, 3
     rng = np.random.default_rng(0)
-    times = synthetic._first_order_statistics(np.full(reps, 5.0), np.full(reps, 2.0), np.full(reps, n),
-                                              np.full(reps, keep), rng).reshape(reps, keep)
+    times = _first_order_statistics(np.full(reps, 5.0), np.full(reps, 2.0), np.full(reps, n),
+                                    np.full(reps, keep), rng).reshape(reps, keep)
     assert (np.diff(times, axis=1) > 0).all() and (times > 5.0).all() and (times < 7.0).all()
     j = np.arange(1, keep + 1)
     mean = 5.0 + 2.0 * j / (n + 1)
     var = 4.0 * j * (n + 1 - j) / ((n + 1) ** 2 * (n + 2))
     assert np.allclose(times.mean(axis=0), mean, atol=4 * np.sqrt(var / reps))
     assert np.allclose(times.var(axis=0), var, rtol=0.05)
-    none = synthetic._first_order_statistics(np.zeros(3), np.ones(3), np.array([0, 4, 2]), np.zeros(3, int), rng)
+    none = _first_order_statistics(np.zeros(3), np.ones(3), np.array([0, 4, 2]), np.zeros(3, int), rng)
     assert len(none) == 0
 
 
@@ -361,16 +365,16 @@ def test_lex_order_is_a_stable_lexsort(n):
     rng = np.random.default_rng(n)
     small, signed, wide = rng.integers(0, 3, n), rng.integers(-5, 50, n), rng.integers(0, 2 ** 50, n)
     for keys in ([small], [small, signed], [signed, small, small], [wide, wide]):  # the last one does not pack
-        assert np.array_equal(synthetic._lex_order(keys), np.lexsort(keys[::-1]))
+        assert np.array_equal(_lex_order(keys), np.lexsort(keys[::-1]))
 
 
 def test_format_ids_zero_pads_and_widens():
-    ids = synthetic._format_ids("S", np.array([1, 42, 12_345_678, 123_456_789]), 8)
+    ids = _format_ids("S", np.array([1, 42, 12_345_678, 123_456_789]), 8)
     assert ids.to_pylist() == ["S000000001", "S000000042", "S012345678", "S123456789"]
-    assert synthetic._format_ids("", np.array([1_000_000, 1_000_001]), 1).to_pylist() == ["1000000", "1000001"]
-    assert synthetic._format_ids("P", np.array([3, 100_000]), 5).to_pylist() == ["P000003", "P100000"]  # one width
-    assert synthetic._format_ids("C", np.zeros(0, int), 6).to_pylist() == []
-    labels, index = synthetic._id_labels("R", np.array([7, 5, 5, 6]), 1)  # a dense range: formatted once
+    assert _format_ids("", np.array([1_000_000, 1_000_001]), 1).to_pylist() == ["1000000", "1000001"]
+    assert _format_ids("P", np.array([3, 100_000]), 5).to_pylist() == ["P000003", "P100000"]  # one width
+    assert _format_ids("C", np.zeros(0, int), 6).to_pylist() == []
+    labels, index = _id_labels("R", np.array([7, 5, 5, 6]), 1)  # a dense range: formatted once
     assert labels.to_pylist() == ["R5", "R6", "R7"] and index.tolist() == [2, 0, 0, 1]
-    labels, index = synthetic._id_labels("R", np.array([90, 15]), 1)  # sparse: one label per row
+    labels, index = _id_labels("R", np.array([90, 15]), 1)  # sparse: one label per row
     assert labels.to_pylist() == ["R90", "R15"] and index.tolist() == [0, 1]

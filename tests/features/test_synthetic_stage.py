@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import features.synthetic as synthetic
+import features.synthetic.tables as synthetic_tables
 from configs.settings import load_settings
 from features.loaders import load_orders, save_load
 from features.storage import Workspace
@@ -43,7 +43,7 @@ def test_synthesize_is_idempotent_and_protects_loaded_data(tmp_path):
 def test_the_workspace_tables_are_the_synthetic_shop_in_the_contract_schema(tmp_path, monkeypatch):
     """Streamed in several row groups, the tables read back exactly as the in-memory shop, with the schema
     pandas writes for conformed frames (strings, UTC microsecond timestamps, pandas metadata)."""
-    monkeypatch.setattr(synthetic, "_ROW_GROUP_ROWS", 2_000)
+    monkeypatch.setattr(synthetic_tables, "_ROW_GROUP_ROWS", 2_000)
     settings, ws = _workspace(tmp_path)
     synthesize_into(settings, ws, customers=60, products=20)
     shop = synthesize_shop(**PARAMS)
@@ -67,7 +67,7 @@ def test_a_failure_leaves_the_previous_tables_and_no_temporary_files(tmp_path, m
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic, "_sessions_table", broken)  # after products and orders were written
+    monkeypatch.setattr(synthetic_tables, "_sessions_table", broken)  # after products and orders were written
     with pytest.raises(RuntimeError, match="disk full"):
         synthesize_into(settings, ws, customers=80, products=20)
     assert {name: ws.table_path(name).read_bytes() for name in before} == before
