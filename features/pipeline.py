@@ -9,7 +9,7 @@ from feast import FeatureStore
 
 from configs.settings import Settings
 from features.repo.definitions import CUSTOMER, VIEW_SPECS
-from features.snapshots import ensure_snapshots
+from features.snapshots import update_snapshots
 from features.storage import Workspace
 from features.store import apply_definitions, open_store
 
@@ -18,9 +18,10 @@ def prepare_features(
     settings: Settings, ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None,
     views: Iterable[str] | None = None,
 ) -> tuple[FeatureStore, list[str]]:
-    """Compute missing snapshots for ``cutoffs`` (of ``views``, default all) and apply the Feast
-    definitions; return the store and the views it has."""
-    ensure_snapshots(ws, cutoffs, progress=progress, only=views)
+    """Compute missing snapshots for ``cutoffs`` (of ``views``, default all) on the configured offline
+    store's engine (DuckDB, or Spark SQL) and apply the Feast definitions; return the store and the views
+    it has."""
+    update_snapshots(ws, cutoffs, progress=progress, only=views, offline_store=settings.feast.offline_store)
     store = open_store(settings, ws)
     views = apply_definitions(store, ws)
     return store, views

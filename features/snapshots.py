@@ -1,23 +1,36 @@
-"""Compute feature snapshots "as of" cutoffs with DuckDB, from the canonical tables.
+"""Compute feature snapshots "as of" cutoffs from the canonical tables, with DuckDB or Spark SQL.
 
 A snapshot at cutoff t holds one row per entity with features computed only from events strictly before
 t, stamped ``event_timestamp = t``. Snapshots for new cutoffs are appended to the view's parquet file;
-the file is rebuilt from scratch when the data it was computed from changes.
+the file is rebuilt from scratch when the data it was computed from changes. The SQL and the engines
+that run it are in ``features/repo/*.sql`` and :mod:`features.snapshot_engines`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.repo.definitions import SQL_DIR, VIEW_SPECS, snapshot_path
 from features.schema import TIMESTAMP_DTYPE
-from features.storage import Workspace, write_json_atomic, write_parquet_atomic
+from features.snapshot_engines import DuckDBEngine, SnapshotEngine, TableSource, load_view_sql
+from features.storage import Workspace, write_json_atomic
+
+if TYPE_CHECKING:
+    from configs.settings import DuckDBOfflineStore, SparkOfflineStore
+
+    OfflineStore = DuckDBOfflineStore | SparkOfflineStore
 
 
 def as_utc(ts: str | pd.Timestamp) -> pd.Timestamp:
@@ -26,30 +39,145 @@ def as_utc(ts: str | pd.Timestamp) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def compute_view(view: str, tables: dict[str, pd.DataFrame], cutoffs: Iterable[pd.Timestamp]) -> pd.DataFrame:
-    """Run one feature view's SQL over in-memory canonical tables for the given cutoffs."""
-    _entity, feats, sql_file, _needs = VIEW_SPECS[view]
-    key = "product_id" if view.startswith("product") else "customer_id"
-    cut = pd.DataFrame({"cutoff": pd.Series([as_utc(c) for c in cutoffs], dtype=TIMESTAMP_DTYPE)})
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("cutoffs", cut)
-        for name in ("orders", "sessions"):
-            if name in tables:
-                con.register(name, tables[name])
+PRODUCT_COLUMNS = ("product_id", "category")
+# Cutoffs per run of a view's snapshot query: its windowed joins hold about this many cutoffs' worth of
+# recent events at once.
+DEFAULT_CUTOFFS_PER_BATCH = 4
+
+
+def _input(view: str, name: str, tables: dict[str, TableSource]) -> tuple[TableSource, list[str] | None]:
+    """The source of input table ``name`` of ``view`` and the columns to read from it (products: only
+    ``product_id`` and ``category``; an empty table when the shop has none)."""
+    if name == "products":
         products = tables.get("products")
         if products is None:
-            products = pd.DataFrame({"product_id": pd.Series(dtype="string"), "category": pd.Series(dtype="string")})
-        con.register("products", products[["product_id", "category"]])
-        out = con.execute((SQL_DIR / sql_file).read_text()).df()
+            products = pd.DataFrame({c: pd.Series(dtype="string") for c in PRODUCT_COLUMNS})
+        return products, list(PRODUCT_COLUMNS)
+    if name not in tables:
+        raise ValueError(f"feature view '{view}' needs table '{name}'; given: {sorted(tables)}")
+    return tables[name], None
+
+
+def _key(view: str) -> str:
+    """The entity id column of a view's snapshots."""
+    return "product_id" if view.startswith("product") else "customer_id"
+
+
+def _batches(cutoffs: list[pd.Timestamp], size: int) -> list[list[pd.Timestamp]]:
+    """``cutoffs`` in consecutive batches of at most ``size``."""
+    return [cutoffs[i:i + size] for i in range(0, len(cutoffs), size)]
+
+
+def view_batches(
+    view: str,
+    tables: dict[str, TableSource],
+    cutoffs: Iterable[pd.Timestamp],
+    engine: SnapshotEngine,
+    *,
+    cutoffs_per_batch: int = DEFAULT_CUTOFFS_PER_BATCH,
+    progress: Callable[[str], None] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """One feature view's snapshots at ``cutoffs``, one frame per batch of at most ``cutoffs_per_batch``
+    cutoffs (in time order), computed by its SQL (``features/repo/``) on ``engine``.
+
+    ``tables`` maps table names to frames or parquet files. The view's preparing steps run once, then its
+    snapshot query for each batch, which bounds the memory of the windowed joins. Each frame has one row
+    per entity and cutoff, sorted by (event_timestamp, id), features as float64.
+    """
+    _entity, feats, sql_file, _needs = VIEW_SPECS[view]
+    key = _key(view)
+    cuts = sorted({as_utc(c) for c in cutoffs})
+    sql = load_view_sql(SQL_DIR / sql_file)
+    for name in sql.inputs:
+        source, columns = _input(view, name, tables)
+        engine.register(name, source, columns)
+    try:
+        for step in sql.prepare:
+            engine.materialize(step, f"{sql.path} step '{step.name}'")
+        t0 = time.perf_counter()
+        batches = _batches(cuts, max(1, int(cutoffs_per_batch)))
+        for i, batch in enumerate(batches, 1):
+            engine.set_cutoffs(batch)
+            yield _conform_snapshots(engine.query(sql.snapshot, f"{sql.path} step '{sql.snapshot.name}'"),
+                                     key, list(feats))
+            if progress and len(batches) > 1:
+                progress(f"{view}: {sum(map(len, batches[:i]))}/{len(cuts)} cutoffs "
+                         f"({time.perf_counter() - t0:.0f} s)")
     finally:
-        con.close()
+        engine.drop([step.name for step in sql.prepare])
+
+
+def compute_view(
+    view: str,
+    tables: dict[str, TableSource],
+    cutoffs: Iterable[pd.Timestamp],
+    *,
+    engine: SnapshotEngine | None = None,
+    cutoffs_per_batch: int = DEFAULT_CUTOFFS_PER_BATCH,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """One feature view's snapshots at ``cutoffs`` as one frame (see :func:`view_batches`); ``engine``
+    defaults to a DuckDB engine for this call."""
+    own = engine is None
+    engine = DuckDBEngine() if own else engine
+    try:
+        frames = list(view_batches(view, tables, cutoffs, engine, cutoffs_per_batch=cutoffs_per_batch,
+                                   progress=progress))
+    finally:
+        if own:
+            engine.close()
+    if not frames:
+        return _conform_snapshots(pd.DataFrame(), _key(view), list(VIEW_SPECS[view][1]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _conform_snapshots(frame: pd.DataFrame, key: str, feats: list[str]) -> pd.DataFrame:
+    """A query's rows with string ids, UTC microsecond times and float64 features, sorted by time and id."""
+    out = frame if len(frame.columns) else pd.DataFrame(columns=[key, "event_timestamp", *feats])
     out[key] = out[key].astype("string")
     out["event_timestamp"] = pd.to_datetime(out["event_timestamp"], utc=True).astype(TIMESTAMP_DTYPE)
     for f in feats:
         out[f] = pd.to_numeric(out[f], errors="coerce").astype("float64")
     return out[[key, "event_timestamp", *feats]].sort_values(["event_timestamp", key]).reset_index(drop=True)
+
+
+def write_snapshots(path: Path, keep_existing: bool, frames: Iterable[pd.DataFrame]) -> None:
+    """Rewrite the snapshot file ``path`` as its current rows (if ``keep_existing``) followed by ``frames``,
+    one row group at a time, so that neither the old rows nor all the new ones are held in memory at once.
+    Readers see the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    writer: pq.ParquetWriter | None = None
+    try:
+        old = pq.ParquetFile(path) if keep_existing else None
+        tables = itertools.chain(
+            (old.read_row_group(i) for i in range(old.num_row_groups)) if old is not None else (),
+            (pa.Table.from_pandas(f, preserve_index=False) for f in frames))
+        for table in tables:
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is None:
+            raise ValueError(f"{path}: no snapshots to write")
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def snapshot_engine(ws: Workspace, offline_store: OfflineStore | None = None) -> SnapshotEngine:
+    """The engine for the configured offline store (``feast.offline_store``): Spark SQL for ``spark``,
+    DuckDB otherwise (None included), with its temporary files under the workspace's ``tmp`` folder."""
+    temp_parent = ws.root / "tmp"
+    if getattr(offline_store, "type", "duckdb") == "spark":
+        from features.snapshot_engines import SparkEngine
+
+        return SparkEngine(dict(offline_store.spark_conf), temp_parent=temp_parent)
+    return DuckDBEngine(temp_parent=temp_parent)
 
 
 def data_fingerprint(ws: Workspace) -> str:
@@ -75,13 +203,17 @@ def available_views(ws: Workspace) -> list[str]:
     return views
 
 
-def ensure_snapshots(
-    ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress=None, only: Iterable[str] | None = None
-) -> dict[str, pd.DataFrame]:
-    """Make sure every available view (or those of them in ``only``) has snapshots at ``cutoffs``;
-    return the full snapshot frames of those views.
+def update_snapshots(
+    ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None,
+    only: Iterable[str] | None = None, offline_store: OfflineStore | None = None,
+) -> list[str]:
+    """Make sure every available view (or those of them in ``only``) has snapshots at ``cutoffs`` in its
+    file; return those views.
 
-    Idempotent: cutoffs already computed from the same data are not recomputed.
+    Idempotent: cutoffs already computed from the same data are not recomputed. The SQL reads the
+    workspace's parquet tables directly, on the engine of ``offline_store`` (the settings'
+    ``feast.offline_store``: Spark SQL when its type is ``spark``, DuckDB otherwise), and each batch of
+    cutoffs is appended to the file as it comes.
     """
     cutoffs = sorted({as_utc(c) for c in cutoffs})
     manifest_path = ws.features_dir / "snapshots.json"
@@ -89,34 +221,42 @@ def ensure_snapshots(
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     if manifest.get("data") != fingerprint:
         manifest = {"data": fingerprint, "views": {}}
-    tables = None
-    result: dict[str, pd.DataFrame] = {}
+    tables = {n: ws.table_path(n) for n in ("orders", "products", "sessions") if ws.has_table(n)}
+    engine: SnapshotEngine | None = None
     views = available_views(ws)
-    wanted = set(views) if only is None else set(only)
-    for view in views:
-        if view not in wanted:
-            continue
-        path = snapshot_path(ws.features_dir, view)
-        done = {as_utc(c) for c in manifest["views"].get(view, [])} if path.is_file() else set()
-        todo = [c for c in cutoffs if c not in done]
-        existing = pd.read_parquet(path) if done else None
-        if todo:
-            if tables is None:
-                tables = {n: ws.read_table(n) for n in ("orders", "products", "sessions") if ws.has_table(n)}
+    chosen = None if only is None else set(only)
+    wanted = [v for v in views if chosen is None or v in chosen]
+    try:
+        for view in wanted:
+            path = snapshot_path(ws.features_dir, view)
+            done = {as_utc(c) for c in manifest["views"].get(view, [])} if path.is_file() else set()
+            todo = [c for c in cutoffs if c not in done]
+            if not todo:
+                continue
+            if engine is None:
+                engine = snapshot_engine(ws, offline_store)
             if progress:
                 progress(f"{view}: {len(todo)} snapshot(s)")
-            new = compute_view(view, tables, todo)
-            frames = [f for f in (existing, new) if f is not None and len(f)]
-            existing = pd.concat(frames, ignore_index=True) if frames else new
-            write_parquet_atomic(existing, path)
+            write_snapshots(path, bool(done), view_batches(view, tables, todo, engine, progress=progress))
             manifest["views"][view] = sorted(str(c) for c in done | set(todo))
             write_json_atomic(manifest, manifest_path)
-        result[view] = existing
+    finally:
+        if engine is not None:
+            engine.close()
     for view in set(VIEW_SPECS) - set(views):  # inputs gone: drop stale snapshots
         snapshot_path(ws.features_dir, view).unlink(missing_ok=True)
         manifest["views"].pop(view, None)
     write_json_atomic(manifest, manifest_path)
-    return result
+    return wanted
+
+
+def ensure_snapshots(
+    ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None,
+    only: Iterable[str] | None = None, offline_store: OfflineStore | None = None,
+) -> dict[str, pd.DataFrame]:
+    """:func:`update_snapshots`, then the full snapshot frames of those views (read from their files)."""
+    views = update_snapshots(ws, cutoffs, progress=progress, only=only, offline_store=offline_store)
+    return {v: pd.read_parquet(snapshot_path(ws.features_dir, v)) for v in views}
 
 
 def default_as_of(orders: pd.DataFrame) -> pd.Timestamp:

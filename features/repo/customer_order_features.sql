@@ -1,113 +1,207 @@
 -- Customer behaviour from orders, "as of" each cutoff: only order lines strictly before the cutoff.
--- Inputs (DuckDB relations): orders (canonical table), cutoffs(cutoff TIMESTAMPTZ),
---                            products (product_id, category) possibly empty.
+-- Inputs: orders (canonical table), cutoffs(cutoff TIMESTAMPTZ), products (product_id, category) possibly empty.
 -- One row per (customer, cutoff) for every customer with at least one sale line before the cutoff.
--- Money is net of returns; "orders" are distinct sale order ids; times are in days.
-WITH lines AS (
-    SELECT customer_id, order_id, product_id, quantity, unit_price, amount, ordered_at, is_return
+-- Money is net of returns; "orders" are distinct sale order ids, timed by their first line; times are in days.
+--
+-- The work per cutoff is bounded by the longest window, not by the whole history: windowed features read
+-- only orders started in the last 455 days (the longest window: "the 90 days before t one year earlier"),
+-- and the lifetime features (first and last order, lifetime counts and money, gaps between orders, the
+-- largest order) come from running totals computed once per customer, of which each cutoff takes the
+-- latest state before it.
+-- Windows: an order started at t is "in the last N days" when date_diff('second', t, cutoff) <= N * 86400
+-- (whole seconds, days = seconds / 86400), i.e. when t >= the cutoff's whole second minus N days; those
+-- boundaries are computed once per cutoff (cuts), so orders are only compared with them.
+-- Each "-- step: NAME" query is materialized once as table NAME; "snapshot" runs for each batch of cutoffs
+-- (features/snapshot_engines.py; DuckDB SQL, translated for Spark by sqlglot).
+
+-- step: order_parts
+-- The lines of one order at one time, summed: an order's lines normally share one time, but if they do not,
+-- a cutoff between them sees only the earlier ones. Each part knows its order's first and last time and full
+-- value. Sale and return lines of one order id are separate orders, as the features count them apart.
+SELECT customer_id, order_id, is_return, ordered_at, value, units, n_lines,
+       min(ordered_at) OVER (PARTITION BY customer_id, order_id, is_return) AS order_start,
+       max(ordered_at) OVER (PARTITION BY customer_id, order_id, is_return) AS order_end,
+       sum(value) OVER (PARTITION BY customer_id, order_id, is_return) AS order_value
+FROM (
+    SELECT customer_id, order_id, is_return, ordered_at,
+           sum(amount) AS value, sum(quantity) AS units, count(*) AS n_lines
     FROM orders
     WHERE customer_id IS NOT NULL
+    GROUP BY customer_id, order_id, is_return, ordered_at
+) AS parts
+
+-- step: sale_orders
+-- One row per sale order, in (time, order id) order per customer, with the customer's lifetime order
+-- statistics up to and including it, and when their next order starts: the state a cutoff in
+-- (order_start, next_start] sees.
+SELECT customer_id, order_id, order_start,
+       lead(order_start) OVER (PARTITION BY customer_id ORDER BY order_start, order_id) AS next_start,
+       count(*) OVER so_far AS n_orders,
+       min(order_start) OVER so_far AS first_start,
+       sum(new_day) OVER so_far AS purchase_days,
+       avg(gap_days) OVER so_far AS ipi_mean_days,
+       stddev_samp(gap_days) OVER so_far AS ipi_std_days,
+       gap_days AS last_gap_days
+FROM (
+    SELECT customer_id, order_id, order_start,
+           date_diff('second', lag(order_start) OVER (PARTITION BY customer_id ORDER BY order_start, order_id),
+                     order_start) / 86400.0 AS gap_days,
+           CASE WHEN CAST(order_start AS DATE)
+                     = lag(CAST(order_start AS DATE)) OVER (PARTITION BY customer_id ORDER BY order_start, order_id)
+                THEN 0 ELSE 1 END AS new_day
+    FROM order_parts
+    WHERE NOT is_return AND ordered_at = order_start
+) AS o
+WINDOW so_far AS (PARTITION BY customer_id ORDER BY order_start, order_id
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+
+-- step: money
+-- One row per customer and time with an order line: running totals of the sale lines (value, units, lines)
+-- and of the returned value, and the largest sale order completed so far (its last line at or before that
+-- time); the state a cutoff in (t, next_t] sees.
+SELECT customer_id, t,
+       lead(t) OVER (PARTITION BY customer_id ORDER BY t) AS next_t,
+       sum(sale_value) OVER so_far AS sales,
+       sum(sale_units) OVER so_far AS units,
+       sum(sale_lines) OVER so_far AS n_lines,
+       sum(returned) OVER so_far AS returned,
+       max(completed_order_value) OVER so_far AS max_completed_order_value
+FROM (
+    SELECT customer_id, ordered_at AS t,
+           sum(CASE WHEN NOT is_return THEN value END) AS sale_value,
+           sum(CASE WHEN NOT is_return THEN units END) AS sale_units,
+           sum(CASE WHEN NOT is_return THEN n_lines END) AS sale_lines,
+           sum(CASE WHEN is_return THEN -value END) AS returned,
+           max(CASE WHEN NOT is_return AND ordered_at = order_end THEN order_value END) AS completed_order_value
+    FROM order_parts
+    GROUP BY customer_id, ordered_at
+) AS m
+WINDOW so_far AS (PARTITION BY customer_id ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+
+-- step: snapshot
+WITH cuts AS (              -- where each window starts (see "Windows" above)
+    SELECT cutoff,
+           date_trunc('second', cutoff) - INTERVAL 30 DAY AS since_30d,
+           date_trunc('second', cutoff) - INTERVAL 90 DAY AS since_90d,
+           date_trunc('second', cutoff) - INTERVAL 180 DAY AS since_180d,
+           date_trunc('second', cutoff) - INTERVAL 275 DAY AS since_275d,
+           date_trunc('second', cutoff) - INTERVAL 365 DAY AS since_365d,
+           date_trunc('second', cutoff) - INTERVAL 455 DAY AS since_455d,
+           cutoff - INTERVAL 365 DAY AS lines_since   -- the price features' window: exactly 365 days
+    FROM cutoffs
 ),
-order_rows AS (             -- one row per (cutoff, sale order), from the order's lines before the cutoff
-    SELECT c.cutoff, l.customer_id, l.order_id, min(l.ordered_at) AS ordered_at, sum(l.amount) AS order_value,
-           sum(l.quantity) AS units, count(*) AS n_lines
-    FROM cutoffs c JOIN lines l ON l.ordered_at < c.cutoff
-    WHERE NOT l.is_return
-    GROUP BY c.cutoff, l.customer_id, l.order_id
-),
-return_rows AS (            -- one row per (cutoff, return order) (negative money), lines before the cutoff
-    SELECT c.cutoff, l.customer_id, l.order_id, min(l.ordered_at) AS ordered_at, sum(l.amount) AS return_value
-    FROM cutoffs c JOIN lines l ON l.ordered_at < c.cutoff
-    WHERE l.is_return
-    GROUP BY c.cutoff, l.customer_id, l.order_id
-),
-oc AS (                     -- orders before each cutoff, with the gap since the previous order
-    SELECT o.*,
-           date_diff('second', o.ordered_at, o.cutoff) / 86400.0 AS age_days,
-           date_diff('second', lag(o.ordered_at) OVER w, o.ordered_at) / 86400.0 AS gap_days,
-           row_number() OVER (PARTITION BY o.cutoff, o.customer_id ORDER BY o.ordered_at DESC, o.order_id DESC) AS rn_desc
-    FROM order_rows o
-    WINDOW w AS (PARTITION BY o.cutoff, o.customer_id ORDER BY o.ordered_at, o.order_id)
-),
-order_agg AS (
-    SELECT cutoff, customer_id,
-        min(age_days) AS recency_days,
-        max(age_days) AS tenure_days,
-        count(*) FILTER (WHERE age_days <= 30)  AS frequency_30d,
-        count(*) FILTER (WHERE age_days <= 90)  AS frequency_90d,
-        count(*) FILTER (WHERE age_days <= 365) AS frequency_365d,
-        count(*) AS frequency_lifetime,
-        count(*) FILTER (WHERE age_days > 90 AND age_days <= 180) AS frequency_prev_90d,
-        count(*) FILTER (WHERE age_days > 275 AND age_days <= 365) AS frequency_ly_next_90d,
-        count(*) FILTER (WHERE age_days > 365 AND age_days <= 455) AS frequency_ly_90d,
-        coalesce(sum(order_value) FILTER (WHERE age_days <= 30), 0)  AS sales_30d,
-        coalesce(sum(order_value) FILTER (WHERE age_days <= 90), 0)  AS sales_90d,
-        coalesce(sum(order_value) FILTER (WHERE age_days <= 365), 0) AS sales_365d,
-        sum(order_value) AS sales_lifetime,
-        coalesce(sum(order_value) FILTER (WHERE age_days > 90 AND age_days <= 180), 0) AS sales_prev_90d,
-        coalesce(sum(order_value) FILTER (WHERE age_days > 275 AND age_days <= 365), 0) AS monetary_ly_next_90d,
-        count(DISTINCT CAST(ordered_at AS DATE)) - 1 AS repeat_purchase_days,
-        max(age_days) - min(age_days) AS active_span_days,
-        avg(gap_days) AS ipi_mean_days,
-        stddev_samp(gap_days) AS ipi_std_days,
-        max(gap_days) FILTER (WHERE rn_desc = 1) AS last_gap_days,
-        avg(units) AS avg_units_per_order,
-        avg(n_lines) AS avg_lines_per_order,
-        avg(order_value) FILTER (WHERE age_days <= 365) AS avg_order_value_365d,
-        avg(order_value) AS avg_order_value_lifetime,
-        max(order_value) AS max_order_value
-    FROM oc GROUP BY cutoff, customer_id
-),
-return_agg AS (
-    SELECT r.cutoff, r.customer_id,
-        count(*) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 365 * 86400) AS returns_365d,
-        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 30 * 86400), 0) AS returned_30d,
-        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 90 * 86400), 0) AS returned_90d,
-        coalesce(sum(-r.return_value) FILTER (WHERE date_diff('second', r.ordered_at, r.cutoff) <= 365 * 86400), 0) AS returned_365d,
-        sum(-r.return_value) AS returned_lifetime
-    FROM return_rows r
-    GROUP BY r.cutoff, r.customer_id
-),
-line_window AS (            -- sale lines of the 365 days before each cutoff, with the product's reference price
-    SELECT c.cutoff, l.customer_id, l.product_id, l.unit_price, p.category,
-           median(l.unit_price) OVER (PARTITION BY c.cutoff, l.product_id) AS ref_price
+state AS (                  -- each customer's latest sale order before the cutoff, with the statistics so far
+    SELECT c.cutoff, s.customer_id, s.n_orders, s.purchase_days, s.ipi_mean_days, s.ipi_std_days,
+           s.last_gap_days,
+           date_diff('second', s.order_start, c.cutoff) / 86400.0 AS recency_days,
+           date_diff('second', s.first_start, c.cutoff) / 86400.0 AS tenure_days
     FROM cutoffs c
-    JOIN lines l ON l.ordered_at < c.cutoff AND l.ordered_at >= c.cutoff - INTERVAL 365 DAY
-    LEFT JOIN products p USING (product_id)
-    WHERE NOT l.is_return AND l.product_id IS NOT NULL
+    JOIN sale_orders s ON s.order_start < c.cutoff AND (s.next_start IS NULL OR c.cutoff <= s.next_start)
+),
+totals AS (                 -- the running money totals of the customer's latest line time before the cutoff
+    SELECT c.cutoff, m.customer_id, m.sales, m.units, m.n_lines, m.returned, m.max_completed_order_value
+    FROM cutoffs c
+    JOIN money m ON m.t < c.cutoff AND (m.next_t IS NULL OR c.cutoff <= m.next_t)
+),
+open_orders AS (            -- sale orders with lines on both sides of the cutoff: their value so far
+    SELECT c.cutoff, p.customer_id, p.order_id, sum(p.value) AS value
+    FROM cutoffs c
+    JOIN order_parts p ON p.ordered_at < c.cutoff AND c.cutoff <= p.order_end
+    WHERE NOT p.is_return AND p.order_start < p.order_end
+    GROUP BY c.cutoff, p.customer_id, p.order_id
+),
+open_max AS (
+    SELECT cutoff, customer_id, max(value) AS max_open_order_value
+    FROM open_orders GROUP BY cutoff, customer_id
+),
+recent AS (                 -- the parts before the cutoff of the orders started in the last 455 days
+    SELECT c.cutoff, p.customer_id, p.order_start, c.since_30d, c.since_90d, c.since_180d, c.since_275d,
+           c.since_365d,
+           NOT p.is_return AND p.ordered_at = p.order_start AS sale_start,
+           p.is_return AND p.ordered_at = p.order_start AS return_start,
+           CASE WHEN NOT p.is_return THEN p.value END AS sale_value,
+           CASE WHEN p.is_return THEN -p.value END AS returned
+    FROM cuts c
+    JOIN order_parts p ON p.ordered_at < c.cutoff AND p.order_start >= c.since_455d
+),
+windows AS (                -- by the order's start: in the last 30/90/365 days, 90-180, 275-365, 365-455 days ago
+    SELECT cutoff, customer_id,
+        count(*) FILTER (WHERE sale_start AND order_start >= since_30d) AS frequency_30d,
+        count(*) FILTER (WHERE sale_start AND order_start >= since_90d) AS frequency_90d,
+        count(*) FILTER (WHERE sale_start AND order_start >= since_365d) AS frequency_365d,
+        count(*) FILTER (WHERE sale_start AND order_start < since_90d AND order_start >= since_180d)
+            AS frequency_prev_90d,
+        count(*) FILTER (WHERE sale_start AND order_start < since_275d AND order_start >= since_365d)
+            AS frequency_ly_next_90d,
+        count(*) FILTER (WHERE sale_start AND order_start < since_365d) AS frequency_ly_90d,
+        sum(sale_value) FILTER (WHERE order_start >= since_30d) AS sales_30d,
+        sum(sale_value) FILTER (WHERE order_start >= since_90d) AS sales_90d,
+        sum(sale_value) FILTER (WHERE order_start >= since_365d) AS sales_365d,
+        sum(sale_value) FILTER (WHERE order_start < since_90d AND order_start >= since_180d) AS sales_prev_90d,
+        sum(sale_value) FILTER (WHERE order_start < since_275d AND order_start >= since_365d)
+            AS monetary_ly_next_90d,
+        count(*) FILTER (WHERE return_start AND order_start >= since_365d) AS returns_365d,
+        sum(returned) FILTER (WHERE order_start >= since_30d) AS returned_30d,
+        sum(returned) FILTER (WHERE order_start >= since_90d) AS returned_90d,
+        sum(returned) FILTER (WHERE order_start >= since_365d) AS returned_365d
+    FROM recent GROUP BY cutoff, customer_id
+),
+line_window AS (            -- sale lines of the 365 days before each cutoff
+    SELECT c.cutoff, l.customer_id, l.product_id, l.unit_price
+    FROM cuts c
+    JOIN orders l ON l.ordered_at < c.cutoff AND l.ordered_at >= c.lines_since
+    WHERE l.customer_id IS NOT NULL AND NOT l.is_return AND l.product_id IS NOT NULL
+),
+ref_price AS (              -- each product's reference price: its median price on those lines
+    SELECT cutoff, product_id, median(unit_price) AS ref_price
+    FROM line_window GROUP BY cutoff, product_id
 ),
 line_agg AS (
-    SELECT cutoff, customer_id,
-        count(DISTINCT product_id) AS distinct_products_365d,
-        count(DISTINCT category) AS distinct_categories_365d,
-        avg(unit_price / ref_price) AS price_index_365d,
-        avg(CASE WHEN unit_price < 0.95 * ref_price THEN 1.0 ELSE 0.0 END) AS discount_share_365d
-    FROM line_window GROUP BY cutoff, customer_id
+    SELECT l.cutoff, l.customer_id,
+        count(DISTINCT l.product_id) AS distinct_products_365d,
+        count(DISTINCT p.category) AS distinct_categories_365d,
+        avg(l.unit_price / r.ref_price) AS price_index_365d,
+        avg(CASE WHEN l.unit_price < 0.95 * r.ref_price THEN 1.0 ELSE 0.0 END) AS discount_share_365d
+    FROM line_window l
+    JOIN ref_price r ON r.cutoff = l.cutoff AND r.product_id = l.product_id
+    LEFT JOIN products p ON p.product_id = l.product_id
+    GROUP BY l.cutoff, l.customer_id
 )
 SELECT
-    a.customer_id,
-    a.cutoff AS event_timestamp,
-    a.recency_days, a.tenure_days,
-    a.frequency_30d, a.frequency_90d, a.frequency_365d, a.frequency_lifetime,
-    a.sales_30d  - coalesce(r.returned_30d, 0)  AS monetary_30d,
-    a.sales_90d  - coalesce(r.returned_90d, 0)  AS monetary_90d,
-    a.sales_365d - coalesce(r.returned_365d, 0) AS monetary_365d,
-    a.sales_lifetime - coalesce(r.returned_lifetime, 0) AS monetary_lifetime,
-    a.repeat_purchase_days, a.active_span_days,
-    a.ipi_mean_days, a.ipi_std_days, a.last_gap_days,
-    a.recency_days / nullif(a.ipi_mean_days, 0) AS recency_ipi_ratio,
-    a.frequency_prev_90d,
-    (a.frequency_90d + 1.0) / (a.frequency_prev_90d + 1.0) AS frequency_trend_90d,
-    (a.sales_90d + 1.0) / (a.sales_prev_90d + 1.0) AS monetary_trend_90d,
-    a.frequency_ly_next_90d, a.monetary_ly_next_90d, a.frequency_ly_90d,
-    a.frequency_lifetime * 30.0 / greatest(a.tenure_days, 30.0) AS orders_per_30d,
-    a.avg_units_per_order, a.avg_lines_per_order,
-    a.avg_order_value_365d, a.avg_order_value_lifetime, a.max_order_value,
+    s.customer_id,
+    s.cutoff AS event_timestamp,
+    s.recency_days, s.tenure_days,
+    coalesce(w.frequency_30d, 0) AS frequency_30d,
+    coalesce(w.frequency_90d, 0) AS frequency_90d,
+    coalesce(w.frequency_365d, 0) AS frequency_365d,
+    s.n_orders AS frequency_lifetime,
+    coalesce(w.sales_30d, 0) - coalesce(w.returned_30d, 0) AS monetary_30d,
+    coalesce(w.sales_90d, 0) - coalesce(w.returned_90d, 0) AS monetary_90d,
+    coalesce(w.sales_365d, 0) - coalesce(w.returned_365d, 0) AS monetary_365d,
+    t.sales - coalesce(t.returned, 0) AS monetary_lifetime,
+    s.purchase_days - 1 AS repeat_purchase_days,
+    s.tenure_days - s.recency_days AS active_span_days,
+    s.ipi_mean_days, s.ipi_std_days, s.last_gap_days,
+    s.recency_days / nullif(s.ipi_mean_days, 0) AS recency_ipi_ratio,
+    coalesce(w.frequency_prev_90d, 0) AS frequency_prev_90d,
+    (coalesce(w.frequency_90d, 0) + 1.0) / (coalesce(w.frequency_prev_90d, 0) + 1.0) AS frequency_trend_90d,
+    (coalesce(w.sales_90d, 0) + 1.0) / (coalesce(w.sales_prev_90d, 0) + 1.0) AS monetary_trend_90d,
+    coalesce(w.frequency_ly_next_90d, 0) AS frequency_ly_next_90d,
+    coalesce(w.monetary_ly_next_90d, 0) AS monetary_ly_next_90d,
+    coalesce(w.frequency_ly_90d, 0) AS frequency_ly_90d,
+    s.n_orders * 30.0 / greatest(s.tenure_days, 30.0) AS orders_per_30d,
+    t.units / s.n_orders AS avg_units_per_order,
+    t.n_lines / s.n_orders AS avg_lines_per_order,
+    coalesce(w.sales_365d, 0) / nullif(w.frequency_365d, 0) AS avg_order_value_365d,
+    t.sales / s.n_orders AS avg_order_value_lifetime,
+    greatest(t.max_completed_order_value, o.max_open_order_value) AS max_order_value,
     coalesce(l.distinct_products_365d, 0) AS distinct_products_365d,
     coalesce(l.distinct_categories_365d, 0) AS distinct_categories_365d,
-    coalesce(r.returns_365d, 0) AS returns_365d,
-    coalesce(r.returned_365d, 0) / nullif(a.sales_365d, 0) AS return_rate_365d,
+    coalesce(w.returns_365d, 0) AS returns_365d,
+    coalesce(w.returned_365d, 0) / nullif(coalesce(w.sales_365d, 0), 0) AS return_rate_365d,
     l.price_index_365d, l.discount_share_365d
-FROM order_agg a
-LEFT JOIN return_agg r USING (cutoff, customer_id)
-LEFT JOIN line_agg l USING (cutoff, customer_id)
+FROM state s
+JOIN totals t ON t.cutoff = s.cutoff AND t.customer_id = s.customer_id
+LEFT JOIN open_max o ON o.cutoff = s.cutoff AND o.customer_id = s.customer_id
+LEFT JOIN windows w ON w.cutoff = s.cutoff AND w.customer_id = s.customer_id
+LEFT JOIN line_agg l ON l.cutoff = s.cutoff AND l.customer_id = s.customer_id

@@ -1,16 +1,23 @@
-"""Feature snapshots (features/snapshots.py and the SQL in features/repo): exact values on the tiny shop of
-tests/conftest.py, point-in-time correctness, and the incremental snapshot files of ensure_snapshots."""
+"""Feature snapshots (features/snapshots.py, features/snapshot_engines.py and the SQL in features/repo): exact
+values on the tiny shop of tests/conftest.py and on edge cases added to it, point-in-time correctness, batches
+of cutoffs, the incremental snapshot files of ensure_snapshots, the SQL files' steps and their Spark
+translation (tests/servers/test_spark_profile.py runs them on Spark)."""
 
 from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from features.repo.definitions import VIEW_SPECS, snapshot_path
-from features.snapshots import compute_view, ensure_snapshots
+from configs.settings import ConfigError, Settings
+from features.repo.definitions import SQL_DIR, VIEW_SPECS, snapshot_path
+from features.snapshot_engines import DuckDBEngine, SnapshotSqlError, load_view_sql, to_spark_sql
+from features.snapshots import compute_view, ensure_snapshots, snapshot_engine, write_snapshots
 from features.storage import Workspace, write_tables
 
 T1 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -320,3 +327,293 @@ def test_ensure_snapshots_drops_views_whose_inputs_are_gone(ws, tiny_shop):
     result = ensure_snapshots(ws, [T1])
     assert set(result) == {"customer_orders", "product_stats"}
     assert not snapshot_path(ws.features_dir, "customer_sessions").exists()
+
+
+# ------------------------------------------------------------------------------------------------------
+# Bounded windows and lifetime state: old orders, orders split across a cutoff, ties, sub-second times,
+# events exactly at an earlier cutoff, and batches of cutoffs
+# ------------------------------------------------------------------------------------------------------
+
+T0 = pd.Timestamp("2023-11-01", tz="UTC")
+# Edge cases added to the tiny shop (also used by tests/servers/test_spark_profile.py).
+EDGE_ORDER_ROWS = [
+    # C5: orders only long before T1 (579 and 487 days), a return 457 days before T1
+    ("Q1", "C5", "P1", 2.0, 10.0, "2022-06-01 00:00", False),
+    ("Q2", "C5", "P2", 1.0, 20.0, "2022-09-01 00:00", False),
+    ("Q2", "C5", "P3", 1.0, 5.0, "2022-09-01 00:00", False),
+    ("RQ", "C5", "P3", -1.0, 5.0, "2022-10-01 00:00", True),
+    # C6: one order exactly 455 days before T1 (in "the 90 days before t one year earlier"), one 1 s older
+    ("V1", "C6", "P1", 1.0, 10.0, "2022-10-03 00:00:00", False),
+    ("V2", "C6", "P2", 1.0, 20.0, "2022-10-02 23:59:59", False),
+    # C7: order X1 has lines on 2023-12-01 and (a late line) on 2023-12-20; X2 on 2023-12-10
+    ("X1", "C7", "P1", 9.0, 10.0, "2023-12-01 00:00", False),
+    ("X2", "C7", "P2", 4.0, 20.0, "2023-12-10 00:00", False),
+    ("X1", "C7", "P4", 1.0, 100.0, "2023-12-20 00:00", False),
+    # C8: two orders at the same time, a third ten days later
+    ("Y1", "C8", "P1", 1.0, 10.0, "2023-12-01 10:00", False),
+    ("Y2", "C8", "P2", 1.0, 20.0, "2023-12-01 10:00", False),
+    ("Y3", "C8", "P1", 1.0, 10.0, "2023-12-11 10:00", False),
+    # C10: sub-second times around the 30-day boundary of the cutoff 2024-01-01 00:00:00.7
+    ("Z1", "C10", "P1", 1.0, 10.0, "2023-12-02 00:00:00.2", False),
+    ("Z2", "C10", "P1", 1.0, 10.0, "2023-12-01 23:59:59.9", False),
+    # P8: first sold exactly at T1; P9: sold once, long ago (a guest line)
+    ("W1", "C2", "P8", 1.0, 7.0, "2024-01-01 00:00", False),
+    ("W2", None, "P9", 3.0, 4.0, "2022-06-01 00:00", False),
+]
+EDGE_SESSION_ROWS = [
+    ("S30", "C9", "2024-01-01 00:00", "view", "P1"),               # exactly at T1
+    ("S31", "C10", "2023-12-02 00:00:00.2", "view", "P1"),         # 30 days before 00:00:00.7 (whole seconds)
+    ("S32", "C10", "2023-12-01 23:59:59.9", "add_to_cart", "P1"),  # 30 days + 1 s before it
+]
+SUBSECOND = pd.Timestamp("2024-01-01 00:00:00.7", tz="UTC")
+
+
+@pytest.fixture
+def edge_shop(tiny_shop, make_orders, make_sessions) -> dict[str, pd.DataFrame]:
+    """The tiny shop plus EDGE_ORDER_ROWS and EDGE_SESSION_ROWS."""
+    return {**tiny_shop,
+            "orders": pd.concat([tiny_shop["orders"], make_orders(EDGE_ORDER_ROWS)], ignore_index=True),
+            "sessions": pd.concat([tiny_shop["sessions"], make_sessions(EDGE_SESSION_ROWS)], ignore_index=True)}
+
+
+def test_customer_with_only_old_orders_keeps_lifetime_features(edge_shop):
+    """Orders older than every window (455 days) still give the lifetime features, with zero windows."""
+    view = compute_view("customer_orders", edge_shop, [T1, T0])
+    _check(_row(view, "C5", T1), {
+        "recency_days": 487.0, "tenure_days": 579.0,
+        "frequency_30d": 0, "frequency_90d": 0, "frequency_365d": 0, "frequency_lifetime": 2,
+        "monetary_30d": 0.0, "monetary_90d": 0.0, "monetary_365d": 0.0, "monetary_lifetime": 40.0,
+        "repeat_purchase_days": 1, "active_span_days": 92.0,
+        "ipi_mean_days": 92.0, "ipi_std_days": None, "last_gap_days": 92.0, "recency_ipi_ratio": 487.0 / 92.0,
+        "frequency_prev_90d": 0, "frequency_trend_90d": 1.0, "monetary_trend_90d": 1.0,
+        "frequency_ly_next_90d": 0, "monetary_ly_next_90d": 0.0, "frequency_ly_90d": 0,
+        "orders_per_30d": 60.0 / 579.0, "avg_units_per_order": 2.0, "avg_lines_per_order": 1.5,
+        "avg_order_value_365d": None, "avg_order_value_lifetime": 22.5, "max_order_value": 25.0,
+        "distinct_products_365d": 0, "distinct_categories_365d": 0, "returns_365d": 0,
+        "return_rate_365d": None, "price_index_365d": None, "discount_share_365d": None,
+    })
+    # at T0 the order of 2022-09-01 is 426 days old: in "the 90 days before t one year earlier"
+    _check(_row(view, "C5", T0), {"recency_days": 426.0, "frequency_ly_90d": 1, "frequency_365d": 0,
+                                  "returns_365d": 0, "monetary_lifetime": 40.0})
+
+
+def test_longest_window_ends_exactly_455_days_back(edge_shop):
+    view = compute_view("customer_orders", edge_shop, [T1])
+    _check(_row(view, "C6", T1), {"frequency_ly_90d": 1, "frequency_lifetime": 2, "monetary_lifetime": 30.0,
+                                  "recency_days": 455.0, "tenure_days": 455.0 + 1 / 86400,
+                                  "monetary_365d": 0.0})
+
+
+def test_order_with_lines_on_both_sides_of_a_cutoff(edge_shop):
+    """An order counts from its first line; a cutoff between its lines sees only the earlier ones, in its
+    value, in the money totals and in the largest order."""
+    mid = pd.Timestamp("2023-12-15", tz="UTC")
+    at_late_line = pd.Timestamp("2023-12-20", tz="UTC")
+    after_late_line = pd.Timestamp("2023-12-20 00:00:01", tz="UTC")
+    view = compute_view("customer_orders", edge_shop, [mid, at_late_line, after_late_line, T1],
+                        cutoffs_per_batch=2)
+    _check(_row(view, "C7", mid), {
+        "recency_days": 5.0, "tenure_days": 14.0, "frequency_lifetime": 2, "frequency_30d": 2,
+        "monetary_30d": 170.0, "monetary_lifetime": 170.0,
+        "max_order_value": 90.0,  # X1 so far (90) is larger than X2 (80)
+        "avg_order_value_lifetime": 85.0, "avg_units_per_order": 6.5, "avg_lines_per_order": 1.0,
+        "ipi_mean_days": 9.0, "last_gap_days": 9.0, "distinct_products_365d": 2,
+    })
+    _check(_row(view, "C7", at_late_line), {"max_order_value": 90.0, "monetary_lifetime": 170.0,
+                                             "avg_lines_per_order": 1.0})
+    _check(_row(view, "C7", after_late_line), {"max_order_value": 190.0, "monetary_lifetime": 270.0,
+                                                "avg_lines_per_order": 1.5, "recency_days": 10 + 1 / 86400})
+    _check(_row(view, "C7", T1), {
+        "recency_days": 22.0, "tenure_days": 31.0, "frequency_lifetime": 2,
+        "frequency_30d": 1, "monetary_30d": 80.0,  # X1 started 31 days ago: its late line is not in 30 days
+        "frequency_90d": 2, "monetary_90d": 270.0, "monetary_lifetime": 270.0,
+        "max_order_value": 190.0, "avg_order_value_lifetime": 135.0, "avg_units_per_order": 7.0,
+        "avg_lines_per_order": 1.5, "distinct_products_365d": 3,
+    })
+
+
+def test_orders_at_the_same_time(edge_shop):
+    view = compute_view("customer_orders", edge_shop, [T1])
+    _check(_row(view, "C8", T1), {
+        "frequency_lifetime": 3, "repeat_purchase_days": 1,
+        "ipi_mean_days": 5.0, "ipi_std_days": math.sqrt(50.0), "last_gap_days": 10.0,  # gaps 0 and 10 days
+        "recency_days": 20 + 14 / 24, "tenure_days": 30 + 14 / 24, "active_span_days": 10.0,
+        "max_order_value": 20.0, "monetary_lifetime": 40.0,
+    })
+
+
+def test_windows_count_whole_seconds(edge_shop):
+    """date_diff('second', t, cutoff) counts whole-second boundaries: at 00:00:00.7, an order at
+    00:00:00.2 thirty days earlier is exactly 30 days old, one at 23:59:59.9 the evening before is not."""
+    orders = compute_view("customer_orders", edge_shop, [SUBSECOND])
+    _check(_row(orders, "C10", SUBSECOND), {"frequency_30d": 1, "monetary_30d": 10.0, "frequency_90d": 2,
+                                            "recency_days": 30.0, "tenure_days": 30 + 1 / 86400})
+    sessions = compute_view("customer_sessions", edge_shop, [SUBSECOND])
+    _check(_row(sessions, "C10", SUBSECOND), {"sessions_30d": 1, "views_30d": 1, "sessions_90d": 2,
+                                              "add_to_cart_90d": 1, "days_since_last_session": 30.0})
+    products = compute_view("product_stats", edge_shop, [SUBSECOND])
+    # P1 in the last 30 days: O6 (21 d), the guest's O8 (11 d), Y3 (20.6 d), Z1 (30 d); 30-60 days ago:
+    # Z2 (30 d + 1 s), Y1 (30.6 d), X1 (31 d); O4 is 61 days old
+    _check(_row(products, "P1", SUBSECOND), {"orders_30d": 4, "orders_prev_30d": 3})
+
+
+def test_product_sold_only_long_ago(edge_shop):
+    view = compute_view("product_stats", edge_shop, [T1])
+    _check(_row(view, "P9", T1), {
+        "orders_30d": 0, "orders_90d": 0, "orders_prev_30d": 0, "trend_30d": 1.0, "units_90d": 0,
+        "buyers_90d": 0, "buyers_365d": 0, "repeat_purchase_rate_365d": None, "price_median_365d": None,
+        "days_since_last_sold": 579.0,
+    })
+
+
+@pytest.mark.parametrize("per_batch", [1, 3])
+def test_events_exactly_at_an_earlier_cutoff_count_from_the_next_one(edge_shop, per_batch):
+    """The last visit / last sale is carried from one cutoff to the next: an event exactly at T1 is not seen
+    at T1 but is at T2 and T3, whether or not T1 is in the same batch of cutoffs."""
+    sessions = compute_view("customer_sessions", edge_shop, [T1, T2, T3], cutoffs_per_batch=per_batch)
+    assert "C9" not in set(sessions.loc[sessions["event_timestamp"] == T1, "customer_id"])
+    _check(_row(sessions, "C9", T2), {"days_since_last_session": 60.0, "sessions_90d": 1, "views_90d": 1})
+    _check(_row(sessions, "C9", T3), {"days_since_last_session": 91.0, "sessions_90d": 0, "views_90d": 0})
+    _check(_row(sessions, "C2", T3), {"days_since_last_session": 93.0})  # its last visit: 2023-12-30
+    products = compute_view("product_stats", edge_shop, [T1, T2, T3], cutoffs_per_batch=per_batch)
+    assert "P8" not in set(products.loc[products["event_timestamp"] == T1, "product_id"])
+    _check(_row(products, "P8", T2), {"days_since_last_sold": 60.0, "orders_30d": 0, "orders_90d": 1,
+                                      "orders_prev_30d": 1, "trend_30d": 0.5, "buyers_365d": 1})
+
+
+CUTOFF_MIX = [pd.Timestamp(t, tz="UTC") for t in (
+    "2022-05-01", "2022-09-01", "2023-12-01 10:00", "2023-12-15", "2023-12-20", "2023-12-22 12:00:01",
+    "2024-01-01", "2024-01-01 00:00:00.7", "2024-01-15", "2024-03-01", "2024-04-01")]
+
+
+@pytest.mark.parametrize("view", sorted(VIEW_SPECS))
+def test_batches_of_cutoffs_give_the_same_snapshots(edge_shop, view):
+    one = compute_view(view, edge_shop, CUTOFF_MIX, cutoffs_per_batch=len(CUTOFF_MIX))
+    times = set(one["event_timestamp"])
+    assert CUTOFF_MIX[0] not in times and set(CUTOFF_MIX[-6:]) <= times  # nothing happened before 2022-05-01
+    for per_batch in (1, 4):
+        pd.testing.assert_frame_equal(compute_view(view, edge_shop, CUTOFF_MIX, cutoffs_per_batch=per_batch), one)
+    # and each cutoff alone gives its rows of the joint computation
+    alone = pd.concat([compute_view(view, edge_shop, [c]) for c in CUTOFF_MIX[::3]], ignore_index=True)
+    pd.testing.assert_frame_equal(alone, one[one["event_timestamp"].isin(CUTOFF_MIX[::3])].reset_index(drop=True))
+
+
+def test_compute_view_reads_parquet_files_like_frames(edge_shop, tmp_path):
+    paths = {}
+    for name, frame in edge_shop.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        frame.to_parquet(paths[name], index=False)
+    for view in VIEW_SPECS:
+        pd.testing.assert_frame_equal(compute_view(view, paths, CUTOFF_MIX), compute_view(view, edge_shop, CUTOFF_MIX))
+
+
+def test_compute_view_without_products_or_cutoffs(tiny_shop):
+    no_products = compute_view("customer_orders", {"orders": tiny_shop["orders"]}, [T1])
+    _check(_row(no_products, "C1", T1), {"distinct_products_365d": 4, "distinct_categories_365d": 0})
+    empty = compute_view("customer_orders", tiny_shop, [])
+    assert empty.empty and list(empty.columns) == ["customer_id", "event_timestamp", *VIEW_SPECS["customer_orders"][1]]
+    with pytest.raises(ValueError, match="feature view 'customer_sessions' needs table 'sessions'"):
+        compute_view("customer_sessions", {"orders": tiny_shop["orders"]}, [T1])
+
+
+# ------------------------------------------------------------------------------------------------------
+# The SQL files' steps, their Spark translation, and the DuckDB engine's settings
+# ------------------------------------------------------------------------------------------------------
+
+
+def test_view_sql_files_have_prepared_steps_and_a_snapshot_query():
+    orders = load_view_sql(SQL_DIR / "customer_order_features.sql")
+    assert [s.name for s in orders.prepare] == ["order_parts", "sale_orders", "money"]
+    assert orders.snapshot.name == "snapshot" and orders.inputs == ("orders", "products")
+    for name, inputs in (("customer_session_features.sql", ("sessions",)), ("product_features.sql", ("orders",))):
+        sql = load_view_sql(SQL_DIR / name)
+        assert sql.prepare == () and sql.inputs == inputs
+
+
+@pytest.mark.parametrize("text, message", [
+    ("SELECT 1", "no '-- step: NAME' line"),
+    ("-- step: a\nSELECT 1\n-- step: b\nSELECT 2", "the last step, and only it, must be 'snapshot'"),
+    ("-- step: a\nSELECT cutoff FROM cutoffs\n-- step: snapshot\nSELECT * FROM a", "step 'a' reads 'cutoffs'"),
+    ("-- step: a\n-- only a comment\n-- step: snapshot\nSELECT 1", "step 'a' has no query"),
+    ("-- step: a\nSELECT 1\n-- step: a\nSELECT 2\n-- step: snapshot\nSELECT 3", "duplicate step names"),
+    ("-- step: snapshot\nSELEC oops FROM", "step 'snapshot' does not parse"),
+])
+def test_malformed_view_sql_names_the_file_and_step(tmp_path, text, message):
+    path = tmp_path / "bad_features.sql"
+    path.write_text(text)
+    with pytest.raises(SnapshotSqlError, match=message) as info:
+        load_view_sql(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_failing_step_names_the_file_and_step(tmp_path, tiny_shop):
+    path = tmp_path / "broken.sql"
+    path.write_text("-- step: snapshot\nSELECT no_such_column FROM orders, cutoffs")
+    engine = DuckDBEngine(temp_parent=tmp_path)
+    try:
+        engine.register("orders", tiny_shop["orders"])
+        engine.set_cutoffs([T1])
+        step = load_view_sql(path).snapshot
+        with pytest.raises(SnapshotSqlError, match=r"broken.sql step 'snapshot' failed on DuckDB.*no_such_column"):
+            engine.query(step, f"{path} step 'snapshot'")
+    finally:
+        engine.close()
+
+
+def test_spark_translation_keeps_duckdb_meanings():
+    sql = ("SELECT date_diff('second', a, c) / 86400.0 AS age, 0.95 * p AS d, CAST(x AS DOUBLE) / 2 AS h, "
+           "count(*) FILTER (WHERE a >= c - INTERVAL 30 DAY) AS n FROM t")
+    spark = to_spark_sql(sql, "test.sql step 'snapshot'")
+    assert "(UNIX_SECONDS(c) - UNIX_SECONDS(a)) / CAST(86400.0 AS DOUBLE)" in spark  # boundaries, not DATEDIFF
+    assert "CAST(0.95 AS DOUBLE) * p" in spark and "/ 2" in spark  # decimals become DOUBLE, integers stay
+    assert "FILTER(WHERE a >= c - INTERVAL '30' DAY)" in spark
+    with pytest.raises(SnapshotSqlError, match="test.sql step 'x': date_diff with unit 'DAY'"):
+        to_spark_sql("SELECT date_diff('day', a, c) FROM t", "test.sql step 'x'")
+
+
+def test_duckdb_engine_spills_to_a_folder_in_the_workspace(ws, monkeypatch):
+    engine = snapshot_engine(ws)
+    try:
+        setting = dict(engine.con.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ('memory_limit', 'temp_directory')").fetchall())
+        assert Path(setting["temp_directory"]).parent == ws.root / "tmp"
+        assert setting["memory_limit"] == "2.7 GiB"  # 3GB, the default
+    finally:
+        engine.close()
+    assert list((ws.root / "tmp").iterdir()) == []  # removed on close
+    monkeypatch.setenv("ECRM_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="ECRM_DUCKDB_MEMORY_LIMIT"):
+        snapshot_engine(ws)
+    assert list((ws.root / "tmp").iterdir()) == []
+
+
+def test_spark_engine_without_pyspark_says_how_to_install_it(ws, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark fails as if it were not installed
+    spark = Settings.model_validate({"feast": {"offline_store": {"type": "spark"}}}).feast.offline_store
+    with pytest.raises(ConfigError, match="make install-spark"):
+        ensure_snapshots(ws, [T1], offline_store=spark)
+
+
+def test_the_duckdb_path_does_not_import_pyspark(ws):
+    """The default engine never imports pyspark (an optional extra): checked in a fresh interpreter."""
+    code = ("import sys; from features.snapshots import ensure_snapshots; from features.storage import Workspace; "
+            f"got = ensure_snapshots(Workspace({str(ws.root)!r}), ['2024-01-01']); "
+            "assert len(got['customer_orders']) == 2, got; "
+            "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_failed_update_leaves_the_previous_snapshot_file(ws):
+    first = ensure_snapshots(ws, [T1])["customer_orders"]
+    path = snapshot_path(ws.features_dir, "customer_orders")
+
+    def batches_then_failure():
+        yield compute_view("customer_orders", {n: ws.table_path(n) for n in ("orders", "products")}, [T2])
+        raise RuntimeError("engine died")
+
+    with pytest.raises(RuntimeError, match="engine died"):
+        write_snapshots(path, True, batches_then_failure())
+    pd.testing.assert_frame_equal(pd.read_parquet(path), first)
+    assert [p.name for p in ws.features_dir.iterdir() if p.name.endswith(".tmp")] == []

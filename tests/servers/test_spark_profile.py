@@ -1,4 +1,5 @@
-"""configs/profiles/spark.yaml on local Spark (pyspark + Java): Feast historical retrieval and
+"""configs/profiles/spark.yaml on local Spark (pyspark + Java): the feature snapshots computed by Spark SQL
+(the same SQL files, translated) equal DuckDB's for every view; Feast historical retrieval and
 materialization through the Spark offline store give exactly what the DuckDB offline store gives,
 over the same snapshot files of the tiny shop (tests/conftest.py)."""
 
@@ -10,8 +11,11 @@ import pytest
 import yaml
 
 from configs.settings import Settings
+from features.pipeline import prepare_features
+from features.repo.definitions import VIEW_SPECS, snapshot_path
 from features.snapshots import ensure_snapshots
 from features.storage import Workspace, write_tables
+from features.synthetic import synthesize_shop
 from features.store import (
     OnlineReader,
     apply_definitions,
@@ -20,6 +24,7 @@ from features.store import (
     materialize_as_of,
     open_store,
 )
+from tests.features.test_snapshots import EDGE_ORDER_ROWS, EDGE_SESSION_ROWS
 from tests.servers.profiles import PROFILES
 from tests.servers.servers import require_spark
 
@@ -40,19 +45,67 @@ def _store(root, make_tiny_shop, offline: dict):
     return settings, ws, store, apply_definitions(store, ws)
 
 
+def _spark_offline() -> dict:
+    """The shipped profile's ``feast.offline_store`` section."""
+    return yaml.safe_load((PROFILES / "spark.yaml").read_text())["feast"]["offline_store"]
+
+
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory, make_tiny_shop):
-    """(DuckDB store, Spark store from the shipped profile), each over its own copy of the same shop."""
+def spark():
+    """Skip without pyspark or Java; stop the Spark session (and its JVM) this module started."""
     require_spark()
-    spark_offline = yaml.safe_load((PROFILES / "spark.yaml").read_text())["feast"]["offline_store"]
-    duck = _store(tmp_path_factory.mktemp("duckdb"), make_tiny_shop, {"type": "duckdb"})
-    spark = _store(tmp_path_factory.mktemp("spark"), make_tiny_shop, spark_offline)
-    assert spark[2].config.offline_store.type == "spark"
-    yield duck, spark
+    yield
     from pyspark.sql import SparkSession
 
     if (session := SparkSession.getActiveSession()) is not None:
-        session.stop()  # the JVM this module started
+        session.stop()
+
+
+@pytest.fixture(scope="module")
+def stores(spark, tmp_path_factory, make_tiny_shop):
+    """(DuckDB store, Spark store from the shipped profile), each over its own copy of the same shop."""
+    duck = _store(tmp_path_factory.mktemp("duckdb"), make_tiny_shop, {"type": "duckdb"})
+    spark = _store(tmp_path_factory.mktemp("spark"), make_tiny_shop, _spark_offline())
+    assert spark[2].config.offline_store.type == "spark"
+    yield duck, spark
+
+
+SNAPSHOT_CUTOFFS = [pd.Timestamp(t, tz="UTC") for t in (
+    "2023-03-01", "2023-10-02 13:45:10", "2023-12-15", "2023-12-20 00:00:01", "2024-01-01", "2024-01-01 00:00:00.7")]
+
+
+def test_spark_snapshots_equal_duckdb_snapshots(spark, tmp_path, monkeypatch, make_orders, make_sessions):
+    """With spark.yaml, the feature stage (prepare_features, as train/score run it) computes every view's
+    snapshots with Spark SQL; they equal DuckDB's on a small synthetic shop plus the hand-made edge cases of
+    tests/features/test_snapshots.py (an order split across a cutoff, sub-second times, ties, old orders)."""
+    from features.snapshot_engines import SparkEngine
+
+    shop = synthesize_shop(customers=150, products=25, seed=11, start="2022-06-01", end="2024-01-01")
+    tables = {**shop,
+              "orders": pd.concat([shop["orders"], make_orders(EDGE_ORDER_ROWS)], ignore_index=True),
+              "sessions": pd.concat([shop["sessions"], make_sessions(EDGE_SESSION_ROWS)], ignore_index=True)}
+    spark_queries: list[str] = []
+    query = SparkEngine.query
+
+    def spy(self, step, where):
+        spark_queries.append(where)
+        return query(self, step, where)
+
+    monkeypatch.setattr(SparkEngine, "query", spy)
+    snapshots = {}
+    for name, offline in (("duckdb", {"type": "duckdb"}), ("spark", _spark_offline())):
+        settings = Settings.model_validate({"workspace": str(tmp_path / name), "feast": {"offline_store": offline}})
+        ws = Workspace(settings.workspace)
+        write_tables(ws, tables, source="test")
+        _store, views = prepare_features(settings, ws, SNAPSHOT_CUTOFFS)
+        assert sorted(views) == sorted(VIEW_SPECS)
+        snapshots[name] = {v: pd.read_parquet(snapshot_path(ws.features_dir, v)) for v in views}
+    assert {w.split("/")[-1].split(" ")[0] for w in spark_queries} == {spec[2] for spec in VIEW_SPECS.values()}
+    for view, want in snapshots["duckdb"].items():
+        got = snapshots["spark"][view]
+        assert len(want) > 100 and set(want["event_timestamp"]) == set(SNAPSHOT_CUTOFFS), view
+        # sums may add up in another order: equal to float rounding
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, atol=1e-9, obj=view)
 
 
 def _entities(key: str, ids: list[str]) -> pd.DataFrame:
