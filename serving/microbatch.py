@@ -1,8 +1,8 @@
 """Scoring of concurrent requests together (opportunistic micro-batching), without waiting for a batch.
 
-A one-customer ``/churn`` costs about 3 ms of CPU, and most of it is per call rather than per customer
-(the online-store query, the BG/NBD inputs, LightGBM's call): 4 customers in one call cost about 1.6 ms
-each, 8 about 1.4 ms (measured on the demo shop). The endpoints run on the event loop, so while one
+Part of a one-customer ``/churn``'s CPU is per call rather than per customer (the online-store query,
+the BG/NBD inputs, the calls into LightGBM and numpy), so customers scored together cost less each.
+The endpoints run on the event loop, so while one
 call is scoring, requests that arrive queue up; :class:`MicroBatcher` scores everything that is queued
 at that point in one call and hands each request its own rows. A request alone is scored at once (the
 flush is only deferred to the end of the current event-loop step), so a single client's latency does not
