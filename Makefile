@@ -24,13 +24,13 @@ $(UV):
 
 # Reinstall only when the lock or the project metadata changed.
 $(STAMP): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 # The Spark offline store is an optional extra (pyspark, ~0.5 GB); `make install` syncs without it again
 # whenever the lock changes, so re-run this after such an install.
 install-spark: install
-	$(UV) sync --frozen --extra spark --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --extra spark --python $(PYTHON)
 
 demo: install
 	$(VENV)/bin/ecrm demo
