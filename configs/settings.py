@@ -235,6 +235,8 @@ class ServingSettings(_Frozen):
     keepalive_requests: int = Field(200, ge=0, description="about one response in this many (per worker) asks its "
                                     "client to reconnect, so keep-alive connections spread over the workers "
                                     "(0 = never)")
+    request_tracing: bool = Field(False, description="an OpenTelemetry span per request, exported as BentoML's "
+                                  "tracing configuration says (BENTOML_CONFIG); off, no span is made")
 
 
 class PrivacySettings(_Frozen):

@@ -28,3 +28,21 @@ def test_workers_from_config_or_override(monkeypatch, tmp_path):
     monkeypatch.setenv("ECRM_SERVER_WORKERS", "two")
     with pytest.raises(ValueError, match="ECRM_SERVER_WORKERS must be a positive whole number"):
         _workers()
+
+
+def test_request_tracing_off_excludes_every_url_from_opentelemetry(monkeypatch, tmp_path):
+    from opentelemetry.util.http import ExcludeList
+
+    from serving.service import EcrmService, _tracing
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"workspace: {tmp_path / 'ws'}\n")
+    monkeypatch.setenv("ECRM_CONFIG", str(cfg))
+    off = _tracing()
+    assert off == {"excluded_urls": [".*"]}
+    excluded = ExcludeList(off["excluded_urls"])
+    for url in ("http://127.0.0.1:3000/churn", "http://10.0.0.5:8080/customers/c1?k=5", "http://h/at_risk.csv"):
+        assert excluded.url_disabled(url)
+    assert EcrmService.config["tracing"] == off  # what the service was declared with (tests run the default)
+    cfg.write_text(f"workspace: {tmp_path / 'ws'}\nserving: {{request_tracing: true}}\n")
+    assert _tracing() == {}  # BentoML's own tracing configuration applies
