@@ -237,6 +237,8 @@ class ServingSettings(_Frozen):
                                     "(0 = never)")
     request_tracing: bool = Field(False, description="an OpenTelemetry span per request, exported as BentoML's "
                                   "tracing configuration says (BENTOML_CONFIG); off, no span is made")
+    access_log: bool = Field(False, description="one log line per HTTP request (time, client address, path, "
+                             "status, latency); the Prometheus metrics count requests either way")
 
 
 class PrivacySettings(_Frozen):

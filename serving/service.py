@@ -90,16 +90,23 @@ def _workers() -> int:
     return load_settings().serving.workers
 
 
-def _tracing() -> dict:
-    """BentoML's ``tracing`` config: with ``serving.request_tracing`` off (the default) every URL is excluded
-    from OpenTelemetry, so no span is made per request (about a tenth of a worker's CPU under load, and
-    without an exporter configured the spans went nowhere); on, BentoML's own configuration applies."""
+def _observability() -> dict:
+    """BentoML's ``tracing`` and ``logging`` configuration from ``serving.request_tracing`` and
+    ``serving.access_log``.
+
+    Both cost CPU on every request (together about a quarter of a worker's under load). Tracing off (the
+    default) excludes every URL from OpenTelemetry, so no span is made: BentoML always installs the
+    middleware, and without an exporter configured the spans went nowhere; on, BentoML's own tracing
+    configuration (``BENTOML_CONFIG``) applies. The access log (one line per request with the client's
+    address) is off by default: the Prometheus metrics count requests, latencies and errors."""
     from configs.settings import load_settings
 
-    return {} if load_settings().serving.request_tracing else {"excluded_urls": [".*"]}
+    serving = load_settings().serving
+    return {"tracing": {} if serving.request_tracing else {"excluded_urls": [".*"]},
+            "logging": {"access": {"enabled": serving.access_log}}}
 
 
-@bentoml.service(name="ecrm", workers=_workers(), traffic={"timeout": 30}, tracing=_tracing())
+@bentoml.service(name="ecrm", workers=_workers(), traffic={"timeout": 30}, **_observability())
 @bentoml.asgi_app(http, path="/")
 class EcrmService:
     """Churn scores over HTTP, from the registered champion and the Feast online store."""

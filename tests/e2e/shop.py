@@ -17,7 +17,7 @@ CONFIG = """
 workspace: {ws}
 synthetic: {{customers: 1500, products: 150, seed: 7, start: "2022-01-01", end: "2023-10-01"}}
 churn: {{training_cutoffs: 6, horizon_days: 60}}
-serving: {{max_ids_per_request: 5, reload_seconds: 1, keepalive_requests: 5}}
+serving: {{max_ids_per_request: 5, reload_seconds: 1, keepalive_requests: 5, access_log: true}}
 """
 
 

@@ -261,6 +261,11 @@ def test_http_service(shop, monkeypatch):
             bad_cat = http.post("/recommend", json={"customer_id": cid, "categories": ["no-such-category"]})
             assert bad_cat.status_code == 400 and "no-such-category" in bad_cat.text
             assert http.post("/recommend", json={"customer_id": cid, "list": "nope"}).status_code == 400
+        # the access log (on in this shop's config, off by default): a line per request with its path and
+        # status, never the API key or the request body (customer ids in a path, as /customers/{id}, at most)
+        log = server.log.read_text()
+        assert "method=POST,path=/churn" in log and "status=200" in log and "status=401" in log
+        assert "k-two" not in log and "k-one" not in log and "no-such-product" not in log
     finally:
         assert stop_background(ws)
 

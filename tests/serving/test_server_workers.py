@@ -30,19 +30,20 @@ def test_workers_from_config_or_override(monkeypatch, tmp_path):
         _workers()
 
 
-def test_request_tracing_off_excludes_every_url_from_opentelemetry(monkeypatch, tmp_path):
+def test_request_tracing_and_access_log_are_off_unless_configured(monkeypatch, tmp_path):
     from opentelemetry.util.http import ExcludeList
 
-    from serving.service import EcrmService, _tracing
+    from serving.service import EcrmService, _observability
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"workspace: {tmp_path / 'ws'}\n")
     monkeypatch.setenv("ECRM_CONFIG", str(cfg))
-    off = _tracing()
-    assert off == {"excluded_urls": [".*"]}
-    excluded = ExcludeList(off["excluded_urls"])
+    off = _observability()
+    assert off == {"tracing": {"excluded_urls": [".*"]}, "logging": {"access": {"enabled": False}}}
+    excluded = ExcludeList(off["tracing"]["excluded_urls"])
     for url in ("http://127.0.0.1:3000/churn", "http://10.0.0.5:8080/customers/c1?k=5", "http://h/at_risk.csv"):
-        assert excluded.url_disabled(url)
-    assert EcrmService.config["tracing"] == off  # what the service was declared with (tests run the default)
-    cfg.write_text(f"workspace: {tmp_path / 'ws'}\nserving: {{request_tracing: true}}\n")
-    assert _tracing() == {}  # BentoML's own tracing configuration applies
+        assert excluded.url_disabled(url)  # no OpenTelemetry span for any request
+    # what the service was declared with (the tests run the default configuration)
+    assert EcrmService.config["tracing"] == off["tracing"] and EcrmService.config["logging"] == off["logging"]
+    cfg.write_text(f"workspace: {tmp_path / 'ws'}\nserving: {{request_tracing: true, access_log: true}}\n")
+    assert _observability() == {"tracing": {}, "logging": {"access": {"enabled": True}}}  # BentoML's tracing config
