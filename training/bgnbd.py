@@ -482,7 +482,8 @@ class BetaGeoModel(BaseEstimator):
     # ---- per-customer quantities (inputs in days) ------------------------------------------------------
 
     def _days(self) -> tuple[float, float, float, float]:
-        check_is_fitted(self, "params_days_")
+        if not hasattr(self, "params_days_"):  # check_is_fitted's answer, without its cost per call
+            check_is_fitted(self, "params_days_")
         p = self.params_days_
         return p["r"], p["alpha"], p["a"], p["b"]
 
@@ -541,14 +542,22 @@ class BetaGeoModel(BaseEstimator):
         pa = _p_alive(x, tx, t_obs, r, alpha, a, b)
         return pa * _alive_count(t, r + x, alpha + t_obs, a, b + x)
 
-    def horizon_outputs(self, t_days: Any, frequency: Any, recency: Any, T: Any
+    def horizon_outputs(self, t_days: Any, frequency: Any, recency: Any, T: Any, *, checked: bool = False
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(:meth:`p_alive`, :meth:`expected_purchases`, :meth:`p_no_purchase`) for a window of ``t_days``,
         with one validation and one P(alive): the same numbers as the three calls, for the service's
-        one-customer requests where the checks cost more than the arithmetic."""
+        one-customer requests where the checks cost more than the arithmetic.
+
+        ``checked=True``: the caller guarantees what :func:`check_rfm` would check (float64 1-D arrays of
+        one length, finite, non-negative, integer ``frequency``, ``recency <= T``, ``recency == 0`` when
+        ``frequency == 0``; as :func:`training.customer_base.bgnbd_input_arrays` returns them) and a
+        finite non-negative scalar ``t_days``, so the checks are skipped."""
         r, alpha, a, b = self._days()
-        x, tx, t_obs = check_rfm(frequency, recency, T)
-        t = _check_t(t_days, len(x))
+        if checked:
+            x, tx, t_obs, t = frequency, recency, T, np.float64(t_days)
+        else:
+            x, tx, t_obs = check_rfm(frequency, recency, T)
+            t = _check_t(t_days, len(x))
         pa = _p_alive(x, tx, t_obs, r, alpha, a, b)
         expected = pa * _alive_count(t, r + x, alpha + t_obs, a, b + x)
         p_buy_if_alive = -np.expm1(-(r + x) * np.log1p(t / (alpha + t_obs)))

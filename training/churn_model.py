@@ -201,14 +201,15 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
         ``X`` is a frame with those columns, or an array already in that column order (the service's
         hot path: no pandas for a one-customer request)."""
-        check_is_fitted(self, "lgbm_")
+        if not hasattr(self, "lgbm_"):  # check_is_fitted's answer, without its cost on the hot path
+            check_is_fitted(self, "lgbm_")
         if isinstance(X, pd.DataFrame):
             A = X[list(self.feature_names_in_)].to_numpy(dtype="float64")
         else:
             A = np.asarray(X, dtype="float64").reshape(-1, len(self.feature_names_in_))
         names = list(self.feature_names_in_)
         x, t_x, T = bgnbd_input_arrays(*(A[:, names.index(c)] for c in BGNBD_INPUTS))
-        return np.column_stack([A, *self.bgnbd_.horizon_outputs(float(self.horizon_days), x, t_x, T)])
+        return np.column_stack([A, *self.bgnbd_.horizon_outputs(float(self.horizon_days), x, t_x, T, checked=True)])
 
     def _raw_from(self, D: np.ndarray, tree: np.ndarray) -> np.ndarray:
         """Churn logit from the trees' raw score: plus the BG/NBD starting logit and the level offset."""

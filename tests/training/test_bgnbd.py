@@ -394,6 +394,28 @@ def test_horizon_outputs_are_the_three_predictions():
         model.horizon_outputs(30.0, [1], [200.0], [100.0])
 
 
+def test_horizon_outputs_of_checked_inputs_skip_the_checks_with_the_same_numbers():
+    """The service's path: inputs from bgnbd_input_arrays (missing, negative and infinite values
+    sanitized as nan_to_num(nan=0).clip(min=0) would) need no second validation; same numbers."""
+    from training.customer_base import bgnbd_input_arrays
+
+    model = BetaGeoModel.from_params(**CDNOW)
+    repeat = np.array([0.0, np.nan, 1.0, 3.0, 10.0, 2.0, -1.0, 4.0, np.inf])
+    span = np.array([0.0, 5.0, 5.0, 100.0, np.nan, 160.0, 3.0, -2.0, 10.0])
+    tenure = np.array([0.0, 200.0, 10.0, 150.0, 300.0, 150.0, np.nan, 40.0, 50.0])
+    x, tx, T = bgnbd_input_arrays(repeat, span, tenure)
+    old = (np.round(np.nan_to_num(repeat, nan=0.0).clip(min=0)), np.nan_to_num(span, nan=0.0).clip(min=0),
+           np.nan_to_num(tenure, nan=0.0).clip(min=0))
+    old = (old[0], np.where(old[0] == 0, 0.0, old[1]), np.maximum(old[2], old[1]))
+    for got, want in zip((x, tx, T), old):
+        np.testing.assert_array_equal(got, want)
+    finite = slice(0, 8)  # the last row (infinite repeat purchases) has no meaningful prediction either way
+    for t in (0.0, 30.0, 365.0):
+        fast = model.horizon_outputs(t, x[finite], tx[finite], T[finite], checked=True)
+        for got, want in zip(fast, model.horizon_outputs(t, x[finite], tx[finite], T[finite])):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_unconditional_expectation():
     model = BetaGeoModel.from_params(**CDNOW)
     r, alpha = model.params_days_["r"], model.params_days_["alpha"]
