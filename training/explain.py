@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -119,30 +120,43 @@ def top_drivers(
     The BG/NBD outputs are one driver, ``purchase_rhythm``. Features with a non-positive contribution
     are never listed as risk drivers.
     """
-    names = list(feature_names)
-    rhythm_cols = [j for j, f in enumerate(names) if f.startswith("bgnbd_")]
-    other_cols = [j for j in range(len(names)) if j not in rhythm_cols]
+    other_cols, rhythm_cols, labels, index = _driver_layout(tuple(feature_names))
     contrib = contributions[:, other_cols]
-    if rhythm_cols:
+    if len(rhythm_cols):
         contrib = np.column_stack([contrib, contributions[:, rhythm_cols].sum(axis=1)])
-    labels = [names[j] for j in other_cols] + ([RHYTHM] if rhythm_cols else [])
     out: list[list[dict]] = []
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
     for i in range(contrib.shape[0]):
-        row_values = {n: float(values[i, j]) for j, n in enumerate(names)}
         row = []
         for j in order[i]:
             c = float(contrib[i, j])
             if c <= 0:
                 break
             if labels[j] == RHYTHM:
+                row_values = {n: float(values[i, index[n]]) for n in _RHYTHM_INPUTS if n in index}
                 v = row_values.get("bgnbd_p_no_purchase")
                 row.append({"feature": RHYTHM, "value": None if v is None or np.isnan(v) else round(v, 4),
                             "impact": round(c, 4), "text": _rhythm_text(row_values)})
                 continue
-            v = row_values[labels[j]]
+            v = float(values[i, other_cols[j]])
             v = None if np.isnan(v) else v
             row.append({"feature": labels[j].split("__", 1)[-1], "value": v, "impact": round(c, 4),
                         "text": driver_text(labels[j], v)})
         out.append(row)
     return out
+
+
+# the values the purchase-rhythm sentence reads (see _rhythm_text)
+_RHYTHM_INPUTS = ("customer_orders__recency_days", "customer_orders__frequency_lifetime", "bgnbd_p_alive",
+                  "bgnbd_p_no_purchase")
+
+
+@functools.lru_cache(maxsize=32)
+def _driver_layout(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, int]]:
+    """For a model's column names: the columns that are drivers of their own, the BG/NBD columns summed
+    into ``purchase_rhythm``, the drivers' labels and each name's column (computed once per model)."""
+    rhythm = [j for j, f in enumerate(names) if f.startswith("bgnbd_")]
+    other = [j for j in range(len(names)) if j not in rhythm]
+    labels = [names[j] for j in other] + ([RHYTHM] if rhythm else [])
+    return (np.array(other, dtype=np.intp), np.array(rhythm, dtype=np.intp), labels,
+            {n: j for j, n in enumerate(names)})
