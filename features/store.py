@@ -1,8 +1,9 @@
 """The Feast feature store of a workspace: configuration, apply, offline retrieval, materialization.
 
 The stores are chosen in configuration (``feast.online_store`` / ``feast.offline_store``), so the same
-code runs with SQLite or Redis online and DuckDB or Spark offline (historical retrieval and
-materialization read the same parquet snapshots through either engine).
+code runs with SQLite or Redis online and DuckDB or Spark offline (historical retrieval reads the
+parquet snapshots through either engine; the online load reads the score date's rows of the same files
+in chunks, whatever the engine).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from feast.repo_config import RepoConfig
 from configs.runtime import quiet_dependencies
 from configs.settings import ConfigError, Settings
 from features.errors import OnlineStoreUnavailable
-from features.repo.definitions import VIEW_SPECS, build_definitions
+from features.repo.definitions import VIEW_SPECS, build_definitions, snapshot_path
 from features.schema import TIMESTAMP_DTYPE
 from features.snapshots import as_utc, available_views
 from features.storage import Workspace, write_json_atomic
@@ -121,16 +123,48 @@ def online_is_current(ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) 
             and info.get("snapshots") == snapshot_fingerprint(ws, views))
 
 
-def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) -> None:
-    """Load the snapshots taken at ``as_of`` into the online store and record their freshness."""
+ONLINE_LOAD_ROWS = 20_000  # customers written to the online store per call: bounds the load's memory
+PROGRESS_EVERY_S = 5.0  # the online load reports its progress at most this often (and when a view is done)
+
+
+def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, views: Sequence[str],
+                      progress: Callable[[str], None] | None = None, chunk_rows: int = ONLINE_LOAD_ROWS) -> None:
+    """Load the snapshots taken at ``as_of`` into the online store, ``chunk_rows`` entities at a time, and
+    record their freshness.
+
+    Each view's rows at ``as_of`` are read from its snapshot file in batches (pyarrow, filtered on the
+    snapshot time) and written with Feast's ``write_to_online_store``, to whichever online store is
+    configured. The online store ends up as ``FeatureStore.materialize`` over a window around ``as_of``
+    leaves it (one snapshot row per entity at that time; tested equal), but memory stays bounded:
+    ``materialize`` pulls the view's whole time range through the offline store and turns every value
+    into a protobuf at once (4.7 GB at 200,000 customers, growing with the shop).
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     as_of = as_utc(as_of)
     fingerprint = snapshot_fingerprint(ws, views)  # taken before reading: a rewrite meanwhile makes it stale
-    with quiet_dependencies(), contextlib.redirect_stdout(io.StringIO()):  # Feast prints coloured banners
-        store.materialize(
-            start_date=(as_of - timedelta(seconds=1)).to_pydatetime(),
-            end_date=(as_of + timedelta(seconds=1)).to_pydatetime(),
-            feature_views=list(views),
-        )
+    when = ds.field("event_timestamp") == pa.scalar(as_of.to_pydatetime(), type=pa.timestamp("us", tz="UTC"))
+    for view in views:
+        path = snapshot_path(ws.features_dir, view)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no snapshots of feature view '{view}' (build the features first)")
+        rows = ds.dataset(path, format="parquet")
+        total = rows.count_rows(filter=when)
+        if total == 0:
+            raise ValueError(f"{path}: no '{view}' snapshot at {as_of.isoformat()} to load into the online store")
+        done, said = 0, time.monotonic()
+        for batch in rows.to_batches(filter=when, batch_size=chunk_rows):
+            if batch.num_rows == 0:
+                continue
+            with quiet_dependencies(), contextlib.redirect_stdout(io.StringIO()):
+                store.write_to_online_store(view, batch.to_pandas())
+            done += batch.num_rows
+            if progress and (done == total or time.monotonic() - said >= PROGRESS_EVERY_S):
+                progress(f"online store: {view} {done:,}/{total:,} rows as of {as_of.date()}")
+                said = time.monotonic()
     write_json_atomic(
         {"as_of": as_of.isoformat(), "views": list(views), "materialized_at": pd.Timestamp.now(tz="UTC").isoformat(),
          "snapshots": fingerprint},

@@ -177,3 +177,52 @@ def test_online_record_knows_when_the_online_store_is_current(feast_ws):
     assert not online_is_current(ws, T2, views)
     assert online_features(store, ["C1"], feature_refs(["customer_orders"]))[
         "customer_orders__recency_days"][0] == 51.0 - 31.0   # the T2 values are online (C1's O3: 20 days before T2)
+
+
+def _online_rows(ws: Workspace) -> list[tuple]:
+    """Every row of the SQLite online store's tables (entity key, feature, value bytes, event time)."""
+    import sqlite3
+
+    with sqlite3.connect(ws.feast_dir / "online_store.db") as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return [(t, *row) for t in tables for row in con.execute(
+            f'SELECT entity_key, feature_name, value, event_ts FROM "{t}" ORDER BY entity_key, feature_name')]
+
+
+def test_chunked_online_load_leaves_the_store_as_feast_materialize_does(tmp_path, make_tiny_shop):
+    """materialize_as_of writes the snapshot rows at as_of in chunks (bounded memory); the online store then
+    holds exactly what FeatureStore.materialize over a window around as_of writes, value bytes included."""
+    from datetime import timedelta
+
+    built = {}
+    for how in ("feast", "chunks"):
+        settings = Settings(workspace=tmp_path / how)
+        ws = Workspace(settings.workspace)
+        write_tables(ws, make_tiny_shop(), source="test")
+        ensure_snapshots(ws, [T1, T2, T3])
+        store = open_store(settings, ws)
+        apply_definitions(store, ws)
+        views = ["customer_orders", "customer_sessions"]
+        for as_of in (T2, T3):  # a second load overwrites the first, as a daily refresh does
+            if how == "feast":
+                store.materialize(start_date=(as_of - timedelta(seconds=1)).to_pydatetime(),
+                                  end_date=(as_of + timedelta(seconds=1)).to_pydatetime(), feature_views=views)
+            else:
+                said: list[str] = []
+                materialize_as_of(store, ws, as_of, views, progress=said.append, chunk_rows=2)
+                n = {v: int((pd.read_parquet(ws.features_dir / f"{v}.parquet")["event_timestamp"] == as_of).sum())
+                     for v in views}
+                assert min(n.values()) >= 3  # several chunks of 2 per view
+                assert said == [f"online store: {v} {n[v]}/{n[v]} rows as of {as_of.date()}" for v in views], said
+        built[how] = _online_rows(ws)
+    assert len(built["feast"]) > 20 and built["chunks"] == built["feast"]
+
+
+def test_online_load_without_the_snapshot_says_so(feast_ws):
+    _settings, ws, store, _views, _tables = feast_ws
+    before = online_snapshot_info(ws)
+    with pytest.raises(ValueError, match=r"customer_orders\.parquet: no 'customer_orders' snapshot at 2025-01-01"):
+        materialize_as_of(store, ws, pd.Timestamp("2025-01-01", tz="UTC"), ["customer_orders"])
+    with pytest.raises(ValueError, match="chunk_rows must be at least 1"):
+        materialize_as_of(store, ws, T2, ["customer_orders"], chunk_rows=0)
+    assert online_snapshot_info(ws) == before  # the record still describes what the store holds

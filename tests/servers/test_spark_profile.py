@@ -128,7 +128,9 @@ def test_historical_retrieval_on_spark_equals_duckdb(stores):
         assert want.iloc[:, 2:].notna().any(axis=None)  # real values compared, not only misses
 
 
-def test_materialization_through_spark_fills_the_online_store(stores):
+def test_online_load_of_the_spark_profile_fills_the_online_store_alike(stores):
+    """The online load reads each view's snapshot file in chunks whatever the offline engine that wrote
+    it (Spark SQL here): the same values online as with DuckDB."""
     (_s, ws_duck, duck, views), (_s2, ws_spark, spark, _v) = stores
     refs = feature_refs(["customer_orders"])
     materialize_as_of(duck, ws_duck, CUTOFFS[1], views)
