@@ -98,6 +98,12 @@ def driver_text(feature: str, value: float | None) -> str:
 RHYTHM = "purchase_rhythm"
 
 
+# every value the purchase-rhythm driver reads (top_drivers passes only these): keep in step with
+# _rhythm_text below and the driver's "value"
+_RHYTHM_INPUTS = ("customer_orders__recency_days", "customer_orders__frequency_lifetime", "bgnbd_p_alive",
+                  "bgnbd_p_no_purchase")
+
+
 def _rhythm_text(row: Mapping[str, float]) -> str:
     """The BG/NBD purchase-rhythm driver in words, from the customer's own history."""
     rec = row.get("customer_orders__recency_days")
@@ -146,17 +152,12 @@ def top_drivers(
     return out
 
 
-# the values the purchase-rhythm sentence reads (see _rhythm_text)
-_RHYTHM_INPUTS = ("customer_orders__recency_days", "customer_orders__frequency_lifetime", "bgnbd_p_alive",
-                  "bgnbd_p_no_purchase")
-
-
 @functools.lru_cache(maxsize=32)
-def _driver_layout(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, int]]:
+def _driver_layout(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], dict[str, int]]:
     """For a model's column names: the columns that are drivers of their own, the BG/NBD columns summed
     into ``purchase_rhythm``, the drivers' labels and each name's column (computed once per model)."""
     rhythm = [j for j, f in enumerate(names) if f.startswith("bgnbd_")]
     other = [j for j in range(len(names)) if j not in rhythm]
-    labels = [names[j] for j in other] + ([RHYTHM] if rhythm else [])
+    labels = tuple(names[j] for j in other) + ((RHYTHM,) if rhythm else ())  # shared by every call: immutable
     return (np.array(other, dtype=np.intp), np.array(rhythm, dtype=np.intp), labels,
             {n: j for j, n in enumerate(names)})
