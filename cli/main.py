@@ -384,10 +384,12 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - reported below
         import click
+        from typer.exceptions import TyperException
 
-        if isinstance(exc, click.ClickException):
+        # typer 0.29 raises usage errors from its own copy of click (a TyperException), not click's
+        if isinstance(exc, (click.ClickException, TyperException)) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         if isinstance(exc, known):
             typer.secho(f"error: {exc}", err=True, fg="red")
             sys.exit(2)
