@@ -3,6 +3,13 @@
 Every feature is computed "as of" a snapshot time t from events strictly before t (see the SQL next to
 this file); a snapshot row's ``event_timestamp`` is t. Feast's point-in-time join then returns, for an
 entity row at time t, the snapshot taken at t (or the latest one before it).
+
+Each feature view has an online twin, ``<view>_online``: the same features as one vector per entity (a
+``values`` array in the view's feature order, :func:`online_view_features`). The per-feature views serve
+the offline store (training, backtests); the service reads the twins, so an online lookup is one row per
+entity and view rather than one per feature (Feast's online stores keep a row, or a hash field, per
+feature), and loading the online store writes as many rows as there are entities. The twins are filled
+from the snapshots by ``features.store.materialize_as_of`` through a push source.
 """
 
 from __future__ import annotations
@@ -10,8 +17,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import Float64
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
+from feast.types import Array, Float64
 
 CUSTOMER = Entity(
     name="customer",
@@ -102,6 +109,20 @@ SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
 }
 
 
+ONLINE_SUFFIX = "_online"
+ONLINE_VALUES = "values"  # the online twin's one field: the view's features in order
+
+
+def online_view(view: str) -> str:
+    """The name of a feature view's online twin (its features as one vector per entity)."""
+    return view + ONLINE_SUFFIX
+
+
+def online_view_features(view: str) -> list[str]:
+    """The features of ``view`` in the order its online twin's ``values`` vector holds them."""
+    return list(VIEW_SPECS[view][1])
+
+
 def snapshot_path(features_dir: Path, view: str) -> Path:
     """Parquet file holding every snapshot of one feature view."""
     return Path(features_dir).resolve() / f"{view}.parquet"
@@ -127,6 +148,8 @@ def build_definitions(features_dir: Path, views: list[str] | None = None, offlin
 
     ``views`` restricts to the feature views whose snapshots exist (a shop without sessions has no
     ``customer_sessions`` view); ``offline_store`` (``duckdb`` or ``spark``) picks the source type.
+    The per-feature views are offline only; each has an online twin (see the module docstring) whose push
+    source names the same snapshots as its batch source.
     """
     views = list(VIEW_SPECS) if views is None else views
     objects: list = [CUSTOMER, PRODUCT]
@@ -134,6 +157,17 @@ def build_definitions(features_dir: Path, views: list[str] | None = None, offlin
     for name in views:
         entity, feats, _sql, _needs = VIEW_SPECS[name]
         source = snapshot_source(features_dir, name, offline_store)
+        objects.append(FeatureView(
+            name=online_view(name),
+            entities=[entity],
+            ttl=timedelta(0),
+            schema=[Field(name=ONLINE_VALUES, dtype=Array(Float64),
+                          description="the features of " + name + " in order: " + ", ".join(feats))],
+            source=PushSource(name=f"{name}_push", batch_source=source),
+            online=True,
+            tags={"features": ",".join(feats)},
+            description=f"{name} features as one vector per entity, for the online store",
+        ))
         built[name] = FeatureView(
             name=name,
             entities=[entity],
@@ -143,7 +177,7 @@ def build_definitions(features_dir: Path, views: list[str] | None = None, offlin
             ttl=timedelta(0),
             schema=[Field(name=f, dtype=Float64, description=d) for f, d in feats.items()],
             source=source,
-            online=True,
+            online=False,
             description=f"{name} features as of each snapshot time, from events strictly before it",
         )
         objects.append(built[name])

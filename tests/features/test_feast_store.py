@@ -64,7 +64,13 @@ def _expected(tables, views, entity_df: pd.DataFrame) -> pd.DataFrame:
 def test_apply_registers_every_view_with_snapshots(feast_ws):
     _settings, _ws, store, views, _tables = feast_ws
     assert views == VIEWS
-    assert sorted(fv.name for fv in store.list_feature_views()) == sorted(VIEWS)
+    assert sorted(fv.name for fv in store.list_feature_views()) == sorted(VIEWS + [f"{v}_online" for v in VIEWS])
+    # the per-feature views are offline only; their online twins hold the features in the views' order
+    for view in VIEWS:
+        assert not store.get_feature_view(view).online
+        twin = store.get_feature_view(f"{view}_online")
+        assert twin.online and [f.name for f in twin.features] == ["values"]
+        assert twin.tags["features"] == ",".join(f.name for f in store.get_feature_view(view).features)
     assert sorted(s.name for s in store.list_feature_services()) == ["customer_features_v1", "product_features_v1"]
 
 
@@ -172,6 +178,12 @@ def test_online_record_knows_when_the_online_store_is_current(feast_ws):
     assert online_is_current(ws, T2, views)
     assert not online_is_current(ws, T3, views)                 # another as-of
     assert not online_is_current(ws, T2, ["customer_orders"])   # other views
+    record = ws.feast_dir / "online_snapshot.json"
+    saved = record.read_text()
+    record.write_text(saved.replace('"layout"', '"layout_of_another_version"'))
+    assert not online_is_current(ws, T2, views)                 # loaded by a version with another layout
+    record.write_text(saved)
+    assert online_is_current(ws, T2, views)
     snap = ws.features_dir / "customer_sessions.parquet"
     snap.write_bytes(snap.read_bytes())                         # a rewritten snapshot file
     assert not online_is_current(ws, T2, views)
@@ -189,33 +201,34 @@ def _online_rows(ws: Workspace) -> list[tuple]:
             f'SELECT entity_key, feature_name, value, event_ts FROM "{t}" ORDER BY entity_key, feature_name')]
 
 
-def test_chunked_online_load_leaves_the_store_as_feast_materialize_does(tmp_path, make_tiny_shop):
-    """materialize_as_of writes the snapshot rows at as_of in chunks (bounded memory); the online store then
-    holds exactly what FeatureStore.materialize over a window around as_of writes, value bytes included."""
-    from datetime import timedelta
-
+def test_online_store_holds_one_row_per_customer_and_view_whatever_the_chunks(tmp_path, make_tiny_shop):
+    """materialize_as_of writes the snapshot rows at as_of in chunks (bounded memory): chunks of 2 leave the
+    store byte for byte as one chunk does, a second load overwrites the first (a daily refresh), and the
+    store has one row per customer and view (the online twins), none per feature."""
     built = {}
-    for how in ("feast", "chunks"):
+    views = ["customer_orders", "customer_sessions"]
+    for how, chunk_rows, loads in (("whole", 10_000, (T3,)), ("chunks", 2, (T2, T3))):
         settings = Settings(workspace=tmp_path / how)
         ws = Workspace(settings.workspace)
         write_tables(ws, make_tiny_shop(), source="test")
         ensure_snapshots(ws, [T1, T2, T3])
         store = open_store(settings, ws)
         apply_definitions(store, ws)
-        views = ["customer_orders", "customer_sessions"]
-        for as_of in (T2, T3):  # a second load overwrites the first, as a daily refresh does
-            if how == "feast":
-                store.materialize(start_date=(as_of - timedelta(seconds=1)).to_pydatetime(),
-                                  end_date=(as_of + timedelta(seconds=1)).to_pydatetime(), feature_views=views)
-            else:
-                said: list[str] = []
-                materialize_as_of(store, ws, as_of, views, progress=said.append, chunk_rows=2)
-                n = {v: int((pd.read_parquet(ws.features_dir / f"{v}.parquet")["event_timestamp"] == as_of).sum())
-                     for v in views}
-                assert min(n.values()) >= 3  # several chunks of 2 per view
-                assert said == [f"online store: {v} {n[v]}/{n[v]} rows as of {as_of.date()}" for v in views], said
+        for as_of in loads:
+            said: list[str] = []
+            materialize_as_of(store, ws, as_of, views, progress=said.append, chunk_rows=chunk_rows)
+            n = {v: int((pd.read_parquet(ws.features_dir / f"{v}.parquet")["event_timestamp"] == as_of).sum())
+                 for v in views}
+            assert min(n.values()) >= 3  # several chunks of 2 per view
+            assert said == [f"online store: {v} {n[v]}/{n[v]} rows as of {as_of.date()}" for v in views], said
         built[how] = _online_rows(ws)
-    assert len(built["feast"]) > 20 and built["chunks"] == built["feast"]
+    assert built["chunks"] == built["whole"]
+    tables = sorted({row[0] for row in built["whole"]})
+    assert tables == ["ecrm_customer_orders_online", "ecrm_customer_sessions_online"]
+    for table, view in zip(tables, views):
+        rows = [r for r in built["whole"] if r[0] == table]
+        assert {r[2] for r in rows} == {"values"}
+        assert len(rows) == n[view]  # one row per customer in the T3 snapshot
 
 
 def test_online_load_without_the_snapshot_says_so(feast_ws):
