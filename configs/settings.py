@@ -152,6 +152,10 @@ class ChurnSettings(_Frozen):
         description="band name -> lower bound of churn probability; the highest bound a score reaches wins",
     )
     top_drivers: int = Field(3, ge=1, le=10)
+    max_training_customers: int | None = Field(
+        50_000, ge=1, description="the churn and next-purchase training sets hold at most this many customers "
+        "(each at every cutoff): above it a stable seeded sample of customers is drawn, which bounds training "
+        "time and memory on large shops; every customer is still scored. null = no cap")
 
     @field_validator("risk_bands")
     @classmethod

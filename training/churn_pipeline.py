@@ -34,6 +34,7 @@ from training.customer_base import POPULATION_COLUMNS
 from training.labels import churn_labels, customer_orders, eligible_customers, training_cutoffs, utc_datetime64
 from training.metrics import churn_metrics
 from training.registry import CHURN_MODEL, configure, find_trained, register_with_alias
+from training.sampling import sample_customers
 
 Progress = Callable[[str], None]
 
@@ -91,6 +92,16 @@ def build_dataset(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timestamp], 
         population=pop[list(POPULATION_COLUMNS)],
         population_cutoff=utc_datetime64(pop["event_timestamp"]),
     )
+
+
+def training_orders(settings: Settings, order_rows: pd.DataFrame, say: Progress) -> pd.DataFrame:
+    """The order rows the training sets are built from: every customer's, or those of a stable sample of
+    ``churn.max_training_customers`` customers on a larger shop (:mod:`training.sampling`)."""
+    sample = sample_customers(order_rows, settings.churn.max_training_customers)
+    if len(sample) < len(order_rows):
+        say(f"training sets from a sample of {sample['customer_id'].nunique():,} of "
+            f"{order_rows['customer_id'].nunique():,} customers (churn.max_training_customers)")
+    return sample
 
 
 def stacked_cutoffs(settings: Settings, order_rows: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int
@@ -214,7 +225,8 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
     say(f"features at {len(cutoffs)} training cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()} and as of {as_of.date()}")
     store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
-    data = build_dataset(store, order_rows, cutoffs, refs, H, settings.churn.eligibility_days)
+    data = build_dataset(store, training_orders(settings, order_rows, say), cutoffs, refs, H,
+                         settings.churn.eligibility_days)
     say(f"training set: {len(data.y)} rows, churn rate {data.y.mean():.2f}")
     model, metrics, baselines, scores, val = fit_churn(settings, data, H, progress=say)
 
@@ -227,6 +239,7 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
             "as_of": as_of.date().isoformat(), "horizon_days": H, "eligibility_days": settings.churn.eligibility_days,
             "cutoffs": len(cutoffs), "first_cutoff": cutoffs[0].date().isoformat(),
             "validation_cutoff": cutoffs[-1].date().isoformat(), "rows": len(data.y),
+            "training_customers": int(pd.unique(data.customer_id).size),
             "features": len(refs), "feature_views": ",".join(customer_views(views)),
             "data_start": first.date().isoformat(), **{f"lgbm_{k}": v for k, v in model.get_params().items()},
         })

@@ -27,7 +27,8 @@ from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
 from features.store import feature_refs
 from training import plots
-from training.churn_pipeline import ChurnDataset, build_dataset, score_date_features, stacked_cutoffs
+from training.churn_pipeline import (ChurnDataset, build_dataset, score_date_features, stacked_cutoffs,
+                                     training_orders)
 from training.customer_base import POPULATION_COLUMNS
 from training.labels import customer_orders, purchase_targets, utc_datetime64
 from training.metrics import churn_metrics, count_metrics
@@ -194,7 +195,8 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
 
     store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
-    data = build_purchase_dataset(store, order_rows, cutoffs, refs, H, settings.churn.eligibility_days,
+    data = build_purchase_dataset(store, training_orders(settings, order_rows, say), cutoffs, refs, H,
+                                  settings.churn.eligibility_days,
                                   settings.next_purchase.short_days, base=base)
     say(f"training set: {len(data.X)} rows, mean orders in {H} days {data.targets['orders_in_horizon'].mean():.2f}")
     model, metrics, forecasts, val = fit_next_purchase(settings, data, H, progress=say)
