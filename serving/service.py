@@ -114,14 +114,17 @@ class EcrmService:
     def __init__(self) -> None:
         from serving.state import ServiceState  # here, not at import: BentoML's supervisor imports this module too
 
-        from serving.reload import Reloader
+        from serving.reload import ChampionWatch, Reloader
         from serving.service_metrics import ServiceMetrics
+        from training.registry import local_registry_fingerprint, tracking_uri
 
         state = ServiceState.load()
         settings, ws = state.settings, state.ws
         metrics = ServiceMetrics()
-        self._reloader = Reloader(state, lambda: ServiceState.load(settings),
-                                  lambda: ServiceState.champion_versions(settings, ws),
+        uri = tracking_uri(settings, ws)
+        champions = ChampionWatch(lambda: ServiceState.champion_versions(settings, ws),
+                                  lambda: local_registry_fingerprint(uri))
+        self._reloader = Reloader(state, lambda: ServiceState.load(settings), champions,
                                   lambda s: s.versions(), after_swap=_refreeze,
                                   after_check=lambda r: metrics.update(r.state, r.refused))
         metrics.update(state, None)

@@ -44,6 +44,24 @@ def tracking_uri(settings: Settings, ws: Workspace) -> str:
     return uri
 
 
+def local_registry_fingerprint(uri: str) -> str | None:
+    """Size and modification time of a SQLite registry's database files (with its ``-wal`` and ``-journal``
+    files), which change with every write to it; None for a registry on a server (PostgreSQL, an MLflow
+    server), where only asking it tells."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///")
+    parts = []
+    for name in (path, f"{path}-wal", f"{path}-journal"):
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            parts.append("-")
+            continue
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(parts)
+
+
 def artifact_location(settings: Settings, ws: Workspace, uri: str) -> str | None:
     """Where a newly created experiment keeps its artifacts.
 

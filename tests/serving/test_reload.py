@@ -48,3 +48,26 @@ def test_registry_outage_keeps_serving():
     r = make(reg)
     reg.down = True
     assert r.check() == "registry unavailable" and r.state == {"versions": {"churn": 1}}
+
+
+def test_champion_watch_asks_the_registry_only_when_its_files_changed():
+    from serving.reload import ChampionWatch
+
+    reg, files = Registry(), {"mark": "a"}
+    watch = ChampionWatch(reg.current, lambda: files["mark"])
+    assert watch() == {"churn": 1} and watch.queries == 1
+    reg.champions["churn"] = 2  # (a registry write would change the files; the mark says it did not)
+    assert watch() == {"churn": 1} and watch.queries == 1
+    files["mark"] = "b"
+    assert watch() == {"churn": 2} and watch.queries == 2
+    assert watch() == {"churn": 2} and watch.queries == 2
+    files["mark"] = None  # a registry on a server: asked at every check
+    assert watch() == {"churn": 2} and watch() == {"churn": 2} and watch.queries == 4
+    reg.down, files["mark"] = True, "c"
+    try:
+        watch()
+        raise AssertionError("the outage must reach the reloader")
+    except ConnectionError:
+        pass
+    reg.down = False
+    assert watch() == {"churn": 2} and watch.queries == 6  # the failed question is asked again
