@@ -73,9 +73,9 @@ def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], No
         say(f"{len(views)} feature views registered")
     elif name == "online_load":  # as the demo's second process: Feast materialization of the score date
         from features.pipeline import customer_views
-        from features.snapshots import default_as_of
+        from features.snapshots import workspace_as_of
         from features.store import apply_definitions, materialize_as_of, open_store
-        as_of = default_as_of(ws.read_table("orders"))
+        as_of = workspace_as_of(ws)
         store = open_store(settings, ws)
         views = customer_views(apply_definitions(store, ws))
         say(f"loading {views} as of {as_of.date()} into the online store")

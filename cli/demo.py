@@ -58,10 +58,10 @@ def _load_online_store(settings: Settings, ws: Workspace) -> str:
     """Load the customer features as of the score date into the online store (what ``ecrm score`` does
     last), so the score stage can skip it."""
     from features.pipeline import customer_views
-    from features.snapshots import default_as_of
+    from features.snapshots import workspace_as_of
     from features.store import apply_definitions, materialize_as_of, open_store
 
-    as_of = default_as_of(ws.read_table("orders"))
+    as_of = workspace_as_of(ws)
     store = open_store(settings, ws)
     materialize_as_of(store, ws, as_of, customer_views(apply_definitions(store, ws)))
     return f"online store loaded with the features as of {as_of.date()}"

@@ -622,3 +622,15 @@ def test_a_failed_update_leaves_the_previous_snapshot_file(ws):
         write_snapshots(path, True, batches_then_failure())
     pd.testing.assert_frame_equal(pd.read_parquet(path), first)
     assert [p.name for p in ws.features_dir.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_workspace_as_of_reads_only_the_order_times(tmp_path, tiny_shop):
+    from features.snapshots import default_as_of, workspace_as_of
+
+    ws = Workspace(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no 'orders' table"):
+        workspace_as_of(ws)
+    write_tables(ws, tiny_shop, source="test")
+    want = default_as_of(ws.read_table("orders"))
+    assert workspace_as_of(ws) == want == pd.Timestamp(tiny_shop["orders"]["ordered_at"].max()).normalize() + pd.Timedelta(days=1)
+    assert str(want.tz) == "UTC"
