@@ -116,7 +116,10 @@ def snapshot_fingerprint(ws: Workspace, views: Sequence[str]) -> str:
     return ";".join(parts)
 
 
-ONLINE_LAYOUT = "vector-per-view"  # how the online store holds features; a store loaded otherwise is reloaded
+def online_layout(views: Sequence[str]) -> str:
+    """How the online store holds these views: a vector per entity and view, with the features in this
+    order. A store loaded with another layout (an older version, other features) is reloaded."""
+    return "vector-per-view " + ";".join(f"{v}:{','.join(online_view_features(v))}" for v in sorted(views))
 
 
 def online_is_current(ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) -> bool:
@@ -125,7 +128,7 @@ def online_is_current(ws: Workspace, as_of: pd.Timestamp, views: Sequence[str]) 
     return (info is not None and info.get("as_of") == as_utc(as_of).isoformat()
             and sorted(info.get("views", [])) == sorted(views)
             and info.get("snapshots") == snapshot_fingerprint(ws, views)
-            and info.get("layout") == ONLINE_LAYOUT)
+            and info.get("layout") == online_layout(views))
 
 
 def _online_vectors(batch, key: str, features: Sequence[str]) -> pd.DataFrame:
@@ -182,7 +185,7 @@ def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, v
                 said = time.monotonic()
     write_json_atomic(
         {"as_of": as_of.isoformat(), "views": list(views), "materialized_at": pd.Timestamp.now(tz="UTC").isoformat(),
-         "snapshots": fingerprint, "layout": ONLINE_LAYOUT},
+         "snapshots": fingerprint, "layout": online_layout(views)},
         ws.feast_dir / "online_snapshot.json",
     )
 

@@ -182,6 +182,8 @@ def test_online_record_knows_when_the_online_store_is_current(feast_ws):
     saved = record.read_text()
     record.write_text(saved.replace('"layout"', '"layout_of_another_version"'))
     assert not online_is_current(ws, T2, views)                 # loaded by a version with another layout
+    record.write_text(saved.replace("recency_days,", ""))
+    assert not online_is_current(ws, T2, views)                 # vectors of other features
     record.write_text(saved)
     assert online_is_current(ws, T2, views)
     snap = ws.features_dir / "customer_sessions.parquet"
