@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from features.repo.definitions import SQL_DIR, VIEW_SPECS, snapshot_path
 from features.schema import TIMESTAMP_DTYPE
 from features.snapshot_engines import DuckDBEngine, SnapshotEngine, TableSource, load_view_sql
-from features.storage import Workspace, write_json_atomic
+from features.storage import Workspace, file_stamp, write_json_atomic
 
 if TYPE_CHECKING:
     from configs.settings import DuckDBOfflineStore, SparkOfflineStore
@@ -184,10 +184,9 @@ def data_fingerprint(ws: Workspace) -> str:
     """Hash of the canonical tables' files, to know when snapshots must be rebuilt."""
     h = hashlib.sha256()
     for name in ("orders", "customers", "products", "sessions"):
-        path = ws.table_path(name)
-        if path.is_file():
-            st = path.stat()
-            h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        stamp = file_stamp(ws.table_path(name))
+        if stamp is not None:
+            h.update(f"{name}:{stamp}".encode())
     return h.hexdigest()[:16]
 
 

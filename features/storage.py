@@ -73,6 +73,15 @@ class Workspace:
         return conform(pd.read_parquet(path), TABLES[name], source=str(path))
 
 
+def file_stamp(path: str | Path) -> str | None:
+    """``"size:mtime_ns"`` of a file, which changes whenever it is rewritten; None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` to ``path`` so that readers see either the old file or the complete new one."""
     path.parent.mkdir(parents=True, exist_ok=True)

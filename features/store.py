@@ -27,7 +27,7 @@ from features.repo.definitions import (ONLINE_VALUES, VIEW_SPECS, build_definiti
                                       online_view_features, snapshot_path)
 from features.schema import TIMESTAMP_DTYPE
 from features.snapshots import as_utc, available_views
-from features.storage import Workspace, write_json_atomic
+from features.storage import Workspace, file_stamp, write_json_atomic
 
 
 def _online_config(settings: Settings, ws: Workspace) -> dict:
@@ -108,12 +108,7 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame, refs: Sequ
 
 def snapshot_fingerprint(ws: Workspace, views: Sequence[str]) -> str:
     """Size and modification time of the views' snapshot files: changes whenever a snapshot is rewritten."""
-    parts = []
-    for v in sorted(views):
-        path = ws.features_dir / f"{v}.parquet"
-        st = path.stat() if path.is_file() else None
-        parts.append(f"{v}:{st.st_size}:{st.st_mtime_ns}" if st else f"{v}:-")
-    return ";".join(parts)
+    return ";".join(f"{v}:{file_stamp(ws.features_dir / f'{v}.parquet') or '-'}" for v in sorted(views))
 
 
 def online_layout(views: Sequence[str]) -> str:

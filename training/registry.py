@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
-from features.storage import Workspace
+from features.storage import Workspace, file_stamp
 
 CHURN_MODEL = "ecrm-churn"
 NEXT_PURCHASE_MODEL = "ecrm-next-purchase"
@@ -51,15 +51,7 @@ def local_registry_fingerprint(uri: str) -> str | None:
     if not uri.startswith("sqlite:///"):
         return None
     path = uri.removeprefix("sqlite:///")
-    parts = []
-    for name in (path, f"{path}-wal", f"{path}-journal"):
-        try:
-            st = os.stat(name)
-        except FileNotFoundError:
-            parts.append("-")
-            continue
-        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return ";".join(parts)
+    return ";".join(file_stamp(name) or "-" for name in (path, f"{path}-wal", f"{path}-journal"))
 
 
 def artifact_location(settings: Settings, ws: Workspace, uri: str) -> str | None:
