@@ -197,6 +197,15 @@ def _stored(ts: datetime | None) -> bool:
     return ts is not None and ts.timestamp() > 0
 
 
+def _vector_position(ref: str) -> tuple[str, int]:
+    """``(view, position)`` of a ``view:feature`` reference in its view's online twin's vector."""
+    view, _, feature = ref.partition(":")
+    order = online_view_features(view) if view in VIEW_SPECS else []
+    if feature not in order:
+        raise ValueError(f"feature reference {ref!r}: no feature {feature!r} in a view {view!r}")
+    return view, order.index(feature)
+
+
 class OnlineReader:
     """Reads a fixed list of features for customer ids from the configured online store, as floats.
 
@@ -216,11 +225,8 @@ class OnlineReader:
         self._views = []  # (online twin, positions in its vector, positions in :attr:`columns`)
         by_view: dict[str, list[tuple[int, int]]] = {}
         for pos, ref in enumerate(self.refs):
-            view, feature = ref.split(":", 1)
-            order = online_view_features(view) if view in VIEW_SPECS else []
-            if feature not in order:
-                raise ValueError(f"feature reference {ref!r}: no feature {feature!r} in a view {view!r}")
-            by_view.setdefault(view, []).append((order.index(feature), pos))
+            view, at = _vector_position(ref)
+            by_view.setdefault(view, []).append((at, pos))
         for view, items in by_view.items():
             self._views.append((store.get_feature_view(online_view(view)), np.array([i for i, _ in items]),
                                 np.array([p for _, p in items])))
@@ -266,8 +272,7 @@ def online_features(store: FeatureStore, customer_ids: Sequence[str], refs: Sequ
     ).to_dict()
     out: dict[str, list] = {"customer_id": [str(c) for c in resp["customer_id"]]}
     for ref in refs:
-        view, feature = ref.split(":", 1)
-        at = online_view_features(view).index(feature)
+        view, at = _vector_position(ref)
         vectors = resp[f"{online_view(view)}__{ONLINE_VALUES}"]
         out[ref.replace(":", "__")] = [None if v is None or np.isnan(v[at]) else float(v[at]) for v in vectors]
     return out
