@@ -3,7 +3,9 @@
 On a 2-core laptop most of the pipeline runs on one core (Python, BG/NBD fits, MLflow logging), so work
 overlaps: a second process synthesizes the shop while this one imports the training stack, then trains
 the recommender while the customer models train and the score date's features are loaded into the
-online store; and the server starts (imports, model loading) while the batch scores are written.
+online store. The server starts (imports, model loading) as soon as the customer models are registered,
+while the recommender still trains; it looks for new champions every second, so it serves the
+recommender once registered (the hot reload of ``ecrm serve``), while the batch scores are written.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from features.storage import Workspace
 from training.registry import tracking_uri
 
 StageFactory = Callable[[str], AbstractContextManager[Callable[[str], None]]]
+DEMO_RELOAD_SECONDS = 1.0  # the demo server's look for new champions (serving.reload_seconds: 30 s)
 
 
 def _child_progress(message: str) -> None:
@@ -48,7 +51,8 @@ def _synthesize_in_child(settings: Settings, ws_root: str, customers: int | None
 
 
 def _train_recommender_in_child(settings: Settings, ws_root: str) -> str:
-    """Runs in a spawned process: fit, log and register the recommender; returns its message."""
+    """Runs in a spawned process: fit, log and register the recommender; returns its message (its lists
+    are scored with ``compute.threads`` threads: by then the customer models are done)."""
     from training.recommend_pipeline import train_recommender
 
     return train_recommender(settings, Workspace(Path(ws_root)), progress=_child_progress).message
@@ -93,6 +97,7 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
             synthesized = pool.submit(_synthesize_in_child, settings, str(ws.root), customers)
             from serving.batch import score_batch
             from serving.process import launch_background, stop_background
+            from serving.state import ServiceState
             from training.churn_pipeline import train_churn
             from training.next_purchase_pipeline import train_next_purchase
             from training.registry import configure
@@ -118,16 +123,22 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
                 online_loaded = True
             except Exception as exc:  # not fatal: the score stage loads the online store itself
                 say(f"online store not loaded in advance ({type(exc).__name__}: {exc}); loading it while scoring")
-            if not recommender.done():
-                say("waiting for the recommender")
-            say(f"recommender: {recommender.result()}")
+            # local demo server: no API keys, one worker; it starts (imports, loads the customer models) while
+            # the recommender finishes, and looks for new champions every second to serve it once registered
+            server = launch_background(settings, ws, port=port, auth=False, config=config, workers=1,
+                                       reload_seconds=DEMO_RELOAD_SECONDS)
+            say(f"server starting on {server.url} (log: {server.log})")
+            try:
+                if not recommender.done():
+                    say("waiting for the recommender")
+                say(f"recommender: {recommender.result()}")
+            except BaseException:
+                stop_background(ws)
+                raise
         seconds["features + models"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with stage("3/4 score + start the server") as say:
-        # local demo: no API keys, one worker; it starts (imports, loads models) while we score
-        server = launch_background(settings, ws, port=port, auth=False, config=config, workers=1)
-        say(f"server starting on {server.url} (log: {server.log})")
+    with stage("3/4 score") as say:
         try:
             # reuse only this run's load (an older record may describe a store that was emptied since)
             res = score_batch(settings, ws, out, progress=say, reuse_online=online_loaded)
@@ -140,7 +151,9 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
     t = time.perf_counter()
     with stage("4/4 HTTP server") as say:
         server.wait(server_timeout)
-        say(f"serving on {server.url}")
+        champions = ServiceState.champion_versions(settings, ws)
+        server.wait_serving(champions, server_timeout)
+        say(f"serving {', '.join(f'{k} v{v}' for k, v in champions.items())} on {server.url}")
     seconds["server ready after scoring"] = time.perf_counter() - t
     return DemoRun(server.url, server.log, out, seconds)
 

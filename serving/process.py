@@ -31,9 +31,10 @@ def server_command(host: str, port: int) -> list[str]:
 
 
 def server_env(ws: Workspace, auth: bool = True, config: Path | None = None,
-               workers: int | None = None) -> dict[str, str]:
+               workers: int | None = None, reload_seconds: float | None = None) -> dict[str, str]:
     """Environment of the server process: the workspace, the config file when one was given, no telemetry;
-    ``auth=False`` turns API keys off; ``workers`` replaces ``serving.workers``."""
+    ``auth=False`` turns API keys off; ``workers`` replaces ``serving.workers`` and ``reload_seconds``
+    ``serving.reload_seconds``."""
     env = dict(os.environ)
     env["ECRM_WORKSPACE"] = str(ws.root)
     if config is not None:
@@ -42,6 +43,8 @@ def server_env(ws: Workspace, auth: bool = True, config: Path | None = None,
         env["ECRM_AUTH"] = "off"
     if workers is not None:
         env["ECRM_SERVER_WORKERS"] = str(int(workers))
+    if reload_seconds is not None:
+        env["ECRM_SERVER_RELOAD_SECONDS"] = repr(float(reload_seconds))
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("OMP_NUM_THREADS", "1")  # one request = a few rows: OpenMP worker threads only add waiting
@@ -129,6 +132,28 @@ def wait_ready(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = 
     raise RuntimeError(f"the server at {url} was not ready after {timeout:.0f}s")
 
 
+def wait_serving(url: str, versions: dict[str, int], timeout: float = 90.0,
+                 proc: subprocess.Popen | None = None, headers: dict[str, str] | None = None) -> None:
+    """Wait until the server at ``url`` serves (``GET /model_info``) at least these model versions
+    (``{"recommender": 3}``: the keys of ``/model_info``'s ``models``); raise RuntimeError on timeout
+    or if the process dies."""
+    deadline = time.monotonic() + timeout
+    serving: dict = {}
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        try:
+            r = httpx.get(f"{url}/model_info", timeout=2.0, headers=headers)
+            if r.status_code == 200:
+                serving = {k: int(v["version"]) for k, v in r.json().get("models", {}).items()}
+                if all(serving.get(k) == int(v) for k, v in versions.items()):
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the server at {url} did not serve {versions} after {timeout:.0f}s (serving {serving})")
+
+
 @dataclass
 class BackgroundServer:
     """A server process started by :func:`launch_background`; :meth:`wait` blocks until it is ready."""
@@ -146,14 +171,24 @@ class BackgroundServer:
             stop_background(self.ws)
             raise RuntimeError(f"{exc}; see {self.log}") from exc
 
+    def wait_serving(self, versions: dict[str, int], timeout: float = 90.0) -> None:
+        """Wait until it serves these model versions (:func:`wait_serving`); on failure stop the server and
+        raise RuntimeError naming the log."""
+        try:
+            wait_serving(self.url, versions, timeout, self.proc)
+        except RuntimeError as exc:
+            stop_background(self.ws)
+            raise RuntimeError(f"{exc}; see {self.log}") from exc
+
 
 def launch_background(settings: Settings, ws: Workspace, port: int | None = None,
                       host: str | None = None, auth: bool = True, config: Path | None = None,
-                      workers: int | None = None) -> BackgroundServer:
+                      workers: int | None = None, reload_seconds: float | None = None) -> BackgroundServer:
     """(Re)start this workspace's server detached, without waiting for it to be ready.
 
-    ``auth=False`` serves without API keys and ``workers`` replaces ``serving.workers`` (``ecrm demo``'s
-    local server: one worker, which starts while the batch scores are written)."""
+    ``auth=False`` serves without API keys, ``workers`` replaces ``serving.workers`` and ``reload_seconds``
+    ``serving.reload_seconds`` (``ecrm demo``'s local server: one worker, started while the recommender
+    still trains, which it loads as soon as it is registered)."""
     host = host or settings.serving.host
     if auth:
         load_api_keys(settings)  # fail here, with the message, rather than in the server's log
@@ -164,8 +199,8 @@ def launch_background(settings: Settings, ws: Workspace, port: int | None = None
     ws.state_dir.mkdir(parents=True, exist_ok=True)
     log = ws.state_dir / "server.log"
     with open(log, "ab") as fh:
-        proc = subprocess.Popen(server_command(host, port), env=server_env(ws, auth, config, workers), stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(server_command(host, port), env=server_env(ws, auth, config, workers, reload_seconds),
+                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     _pid_file(ws).write_text(f"{proc.pid} {host}:{port}\n")
     return BackgroundServer(f"http://{host}:{port}", log, proc, ws)
 

@@ -90,6 +90,22 @@ def _workers() -> int:
     return load_settings().serving.workers
 
 
+def _reload_seconds(configured: float) -> float:
+    """How often the worker looks for new champions: ``serving.reload_seconds`` (``configured``), or
+    ``ECRM_SERVER_RELOAD_SECONDS`` when the process that started the server set it (``ecrm demo``: 1 s,
+    so the recommender still training when the server starts is served as soon as it is registered)."""
+    override = os.environ.get("ECRM_SERVER_RELOAD_SECONDS")
+    if override is None:
+        return configured
+    try:
+        seconds = float(override)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise ValueError(f"ECRM_SERVER_RELOAD_SECONDS must be a number of seconds >= 0, got {override!r}")
+    return seconds
+
+
 def _observability() -> dict:
     """BentoML's ``tracing`` and ``logging`` configuration from ``serving.request_tracing`` and
     ``serving.access_log``.
@@ -130,8 +146,8 @@ class EcrmService:
         metrics.update(state, None)
         # concurrent one-customer requests share one scoring call (the state is looked up at each call)
         self._churn = MicroBatcher(lambda ids: self.state.churn(ids), max_ids=BATCH_MAX_IDS)
-        if settings.serving.reload_seconds > 0:
-            self._reloader.start(settings.serving.reload_seconds)
+        if (every := _reload_seconds(settings.serving.reload_seconds)) > 0:
+            self._reloader.start(every)
         _refreeze()
 
     @property

@@ -105,10 +105,12 @@ def recommender_inputs(ws: Workspace, compact: bool = False, sessions_since=None
     return orders, products, sessions
 
 
-def build_recommender(cfg: RecommenderSettings) -> Recommender:
-    """An unfitted recommender configured from the settings."""
+def build_recommender(cfg: RecommenderSettings, predict_jobs: int = 1) -> Recommender:
+    """An unfitted recommender configured from the settings; its lists are scored with ``predict_jobs``
+    threads (``compute.threads`` when training: the scores do not depend on it)."""
     return Recommender(lookback_days=cfg.lookback_days, cutoff_step_days=cfg.cutoff_step_days,
-                       list_size=cfg.list_size, max_training_customers=cfg.max_training_customers)
+                       list_size=cfg.list_size, max_training_customers=cfg.max_training_customers,
+                       predict_jobs=predict_jobs)
 
 
 def _config_hash(cfg: RecommenderSettings) -> str:
@@ -148,8 +150,9 @@ def train_recommender(settings: Settings, ws: Workspace, as_of=None, progress: P
         return RecommenderTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True,
                                       message=msg)
 
-    model = build_recommender(cfg).fit(orders, products, sessions, as_of=as_of, horizon_days=cfg.horizon_days,
-                                       training_cutoffs=cfg.training_cutoffs, progress=say)
+    model = build_recommender(cfg, settings.compute.threads).fit(
+        orders, products, sessions, as_of=as_of, horizon_days=cfg.horizon_days,
+        training_cutoffs=cfg.training_cutoffs, progress=say)
     info = model.fit_info_
     metrics = {f"{lst}_valid_ndcg_at_10": info[lst]["valid_ndcg@10"]
                for lst in ("all", "discovery") if "valid_ndcg@10" in info.get(lst, {})}

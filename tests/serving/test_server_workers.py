@@ -47,3 +47,25 @@ def test_request_tracing_and_access_log_are_off_unless_configured(monkeypatch, t
     assert EcrmService.config["tracing"] == off["tracing"] and EcrmService.config["logging"] == off["logging"]
     cfg.write_text(f"workspace: {tmp_path / 'ws'}\nserving: {{request_tracing: true, access_log: true}}\n")
     assert _observability() == {"tracing": {}, "logging": {"access": {"enabled": True}}}  # BentoML's tracing config
+
+
+def test_server_env_passes_a_reload_override_only_when_given(tmp_path, monkeypatch):
+    monkeypatch.delenv("ECRM_SERVER_RELOAD_SECONDS", raising=False)
+    ws = Workspace(tmp_path)
+    assert "ECRM_SERVER_RELOAD_SECONDS" not in server_env(ws, auth=False)
+    assert server_env(ws, auth=False, reload_seconds=1)["ECRM_SERVER_RELOAD_SECONDS"] == "1.0"
+
+
+def test_reload_seconds_from_config_or_override(monkeypatch):
+    from serving.service import _reload_seconds
+
+    monkeypatch.delenv("ECRM_SERVER_RELOAD_SECONDS", raising=False)
+    assert _reload_seconds(30.0) == 30.0
+    monkeypatch.setenv("ECRM_SERVER_RELOAD_SECONDS", "1.0")
+    assert _reload_seconds(30.0) == 1.0
+    monkeypatch.setenv("ECRM_SERVER_RELOAD_SECONDS", "0")
+    assert _reload_seconds(30.0) == 0.0
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("ECRM_SERVER_RELOAD_SECONDS", bad)
+        with pytest.raises(ValueError, match="ECRM_SERVER_RELOAD_SECONDS must be a number of seconds >= 0"):
+            _reload_seconds(30.0)

@@ -264,6 +264,13 @@ def test_lambdarank_on_a_small_synthetic_shop():
     assert df["reason"].str.len().gt(0).all()
     back = pickle.loads(pickle.dumps(m))
     assert list(back.recommend(known[0])) == list(m.recommend(known[0]))
+    # the lists scored with two threads are the same lists, scores included
+    two = pickle.loads(pickle.dumps(m))
+    two.predict_jobs = 2
+    two.refresh(shop["orders"], shop["products"], shop["sessions"], as_of=as_of)
+    for name in ("all", "discovery"):
+        for attr in ("ptr", "items", "scores", "code", "arg"):
+            assert np.array_equal(getattr(two, f"{name}_{attr}_"), getattr(m, f"{name}_{attr}_")), (name, attr)
 
 
 def test_refresh_recomputes_lists_as_of_a_new_date_without_learning():
