@@ -52,9 +52,9 @@ def _as_of_and_cutoffs(settings, ws) -> tuple:
     """The score date and the churn training cutoffs, as ``ecrm train`` computes them."""
     from features.snapshots import default_as_of
     from training.churn_pipeline import stacked_cutoffs
-    from training.labels import customer_orders
+    from training.labels import ORDER_LINE_COLUMNS, customer_orders
 
-    orders = ws.read_table("orders")
+    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)
     as_of = default_as_of(orders)
     rows = customer_orders(orders)
     return as_of, stacked_cutoffs(settings, rows, as_of, int(settings.churn.horizon_days))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from features.schema import TABLES, SchemaError, conform
+from features.schema import TABLES, SchemaError, Table, conform
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,26 @@ class Workspace:
     def has_table(self, name: str) -> bool:
         return self.table_path(name).is_file()
 
-    def read_table(self, name: str) -> pd.DataFrame:
-        """Read a canonical table, conformed to the contract; raises FileNotFoundError if absent."""
+    def read_table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read a canonical table, conformed to the contract; raises FileNotFoundError if absent.
+
+        ``columns``: only these columns, in this order (what a stage needs: a large shop's whole orders
+        table takes gigabytes in memory); a name the table does not have raises ValueError."""
         path = self.table_path(name)
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path}: no '{name}' table in workspace {self.root}; run `ecrm data load` or "
                 "`ecrm data synthesize` first"
             )
-        return conform(pd.read_parquet(path), TABLES[name], source=str(path))
+        table = TABLES[name]
+        if columns is None:
+            return conform(pd.read_parquet(path), table, source=str(path))
+        unknown = [c for c in columns if c not in table.column_names]
+        if unknown:
+            raise ValueError(f"table '{name}' has no column(s) {unknown}; its columns are {table.column_names}")
+        by_name = {c.name: c for c in table.columns}
+        subset = Table(name, key=(), columns=tuple(by_name[c] for c in columns))
+        return conform(pd.read_parquet(path, columns=list(columns)), subset, source=str(path))
 
 
 def file_stamp(path: str | Path) -> str | None:

@@ -23,7 +23,7 @@ from features.store import historical_features, materialize_as_of, online_is_cur
 from serving.at_risk import at_risk_path, at_risk_table
 from serving.crm_warnings import evaluate_warnings
 from serving.scoring import ChurnScorer, NextPurchaseScorer
-from training.labels import customer_orders, eligible_customers
+from training.labels import ORDER_LINE_COLUMNS, customer_orders, eligible_customers
 from training.registry import (CHAMPION, CHURN_MODEL, NEXT_PURCHASE_MODEL, RECOMMENDER_MODEL, SEGMENT_MODEL, configure,
                                get_alias, load_model)
 
@@ -119,7 +119,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     ``reuse_online``: skip loading the online store when its record says it already holds these very
     snapshot files at ``as_of`` (``ecrm demo`` loads it in a second process while the models train)."""
     say = progress or (lambda _m: None)
-    orders = ws.read_table("orders")
+    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)  # what the labels and the warnings' KPIs read
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
     scorer, info = load_scorer(settings, ws)
     say(f"scoring with {info['name']} v{info['version']} (@{info['alias']}) as of {as_of.date()}")

@@ -21,6 +21,10 @@ import pandas as pd
 from features.snapshots import as_utc
 
 
+ORDER_LINE_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "is_return")
+"""The columns of the orders table :func:`customer_orders` reads (``ws.read_table("orders", ORDER_LINE_COLUMNS)``)."""
+
+
 def customer_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """One row per sale order of a known customer: customer_id, order_id, ordered_at (first line), value.
 

@@ -30,7 +30,7 @@ from training import plots
 from training.churn_pipeline import (ChurnDataset, build_dataset, score_date_features, stacked_cutoffs,
                                      training_orders)
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import customer_orders, purchase_targets, utc_datetime64
+from training.labels import ORDER_LINE_COLUMNS, customer_orders, purchase_targets, utc_datetime64
 from training.metrics import churn_metrics, count_metrics
 from training.next_purchase_model import NextPurchaseModel
 from training.registry import NEXT_PURCHASE_MODEL, configure, find_trained, register_with_alias
@@ -180,9 +180,10 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
     """Train, validate, log to MLflow and register ``ecrm-next-purchase``."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
-    orders = ws.read_table("orders")
+    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)
     order_rows = customer_orders(orders)
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
+    del orders  # one row per order from here on (the order lines of a large shop take gigabytes)
     cutoffs = stacked_cutoffs(settings, order_rows, as_of, H)
     client = configure(settings, ws)
     tags = {"data_fingerprint": data_fingerprint(ws), "config_hash": config_hash(settings, as_of, H),

@@ -229,6 +229,23 @@ def test_save_load_writes_tables_rejects_and_manifest(tmp_path):
     assert manifest["source"] == "orders:shop.csv" and manifest["counts"]["rows rejected"] == 4
 
 
+def test_read_table_reads_only_the_columns_asked_for(tmp_path):
+    from training.labels import ORDER_LINE_COLUMNS, customer_orders
+
+    ws = Workspace(tmp_path / "ws")
+    path = tmp_path / "shop.csv"
+    path.write_text(ORDERS_CSV)
+    save_load(ws, load_orders(path, mapping=parse_mapping(MAPPING)))
+    whole = ws.read_table("orders")
+    some = ws.read_table("orders", ["is_return", "customer_id"])
+    assert list(some.columns) == ["is_return", "customer_id"]  # in the order asked for, dtypes of the contract
+    pd.testing.assert_frame_equal(some, whole[["is_return", "customer_id"]])
+    # the pipelines' per-order rows from the columns they read equal those from the whole table
+    pd.testing.assert_frame_equal(customer_orders(ws.read_table("orders", ORDER_LINE_COLUMNS)), customer_orders(whole))
+    with pytest.raises(ValueError, match=r"table 'orders' has no column\(s\) \['email'\]; its columns are"):
+        ws.read_table("orders", ["customer_id", "email"])
+
+
 def test_failed_save_keeps_the_previous_tables(tmp_path):
     ws = Workspace(tmp_path / "ws")
     path = tmp_path / "shop.csv"
