@@ -65,11 +65,11 @@ def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], No
     if name == "synthesize":
         from features.synthetic_stage import synthesize_into
         synthesize_into(settings, ws, customers=customers, progress=say)
-    elif name == "features":
-        from features.pipeline import prepare_features
+    elif name == "features":  # the customer views, as `ecrm train` builds them (no model reads product_stats)
+        from features.pipeline import CUSTOMER_VIEWS, prepare_features
         as_of, cutoffs = _as_of_and_cutoffs(settings, ws)
         say(f"snapshots at {len(cutoffs)} cutoffs and as of {as_of.date()}")
-        _, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say)
+        _, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
         say(f"{len(views)} feature views registered")
     elif name == "online_load":  # as the demo's second process: Feast materialization of the score date
         from features.pipeline import customer_views
