@@ -54,7 +54,7 @@ def _as_of_and_cutoffs(settings, ws) -> tuple:
     from training.churn_pipeline import stacked_cutoffs
     from training.labels import ORDER_LINE_COLUMNS, customer_orders
 
-    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)
+    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
     as_of = default_as_of(orders)
     rows = customer_orders(orders)
     return as_of, stacked_cutoffs(settings, rows, as_of, int(settings.churn.horizon_days))

@@ -47,9 +47,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pandas.tseries.frequencies import to_offset
 
-from features.snapshots import as_utc
+from features.snapshots import as_utc, order_line_time
 from training.labels import customer_orders
 
 REQUIRED_COLUMNS = ("order_id", "customer_id", "amount", "ordered_at", "is_return")
@@ -83,10 +84,11 @@ def _warning(prev: dict, cur: dict, active_drop_warn: float, repeat_rate_drop_wa
     return "; ".join(notes)
 
 
-def crm_kpis(orders: pd.DataFrame, start, end, freq: str = "QS", *, active_drop_warn: float = 0.20,
+def crm_kpis(orders: pd.DataFrame | pa.Table, start, end, freq: str = "QS", *, active_drop_warn: float = 0.20,
              repeat_rate_drop_warn: float = 0.05) -> pd.DataFrame:
     """CRM KPIs of each complete period in ``[start, end)``; see the module docstring for definitions."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in orders.columns]
+    names = orders.column_names if isinstance(orders, pa.Table) else list(orders.columns)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise ValueError(f"orders is missing column(s) {missing}")
     start, end = as_utc(start), as_utc(end)
@@ -98,7 +100,7 @@ def crm_kpis(orders: pd.DataFrame, start, end, freq: str = "QS", *, active_drop_
 
     co = customer_orders(orders)
     first_order = co.groupby("customer_id", observed=True)["ordered_at"].min()
-    first_line = orders["ordered_at"].min()
+    first_line = order_line_time(orders, "min")
     observed_from = min(start, as_utc(first_line)) if pd.notna(first_line) else start
 
     def active_in(a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:

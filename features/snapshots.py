@@ -258,12 +258,25 @@ def ensure_snapshots(
     return {v: pd.read_parquet(snapshot_path(ws.features_dir, v)) for v in views}
 
 
-def default_as_of(orders: pd.DataFrame) -> pd.Timestamp:
+def order_line_time(orders: pd.DataFrame | pa.Table, how: str) -> pd.Timestamp:
+    """The first (``how="min"``) or last (``"max"``) ``ordered_at`` of order lines, as a DataFrame or an
+    Arrow table (NaT when there is none)."""
+    if how not in ("min", "max"):
+        raise ValueError(f"how must be 'min' or 'max', got {how!r}")
+    if isinstance(orders, pa.Table):
+        import pyarrow.compute as pc
+
+        value = (pc.min if how == "min" else pc.max)(orders["ordered_at"]).as_py()
+        return pd.NaT if value is None else as_utc(value)
+    value = getattr(orders["ordered_at"], how)()
+    return pd.NaT if pd.isna(value) else as_utc(value)
+
+
+def default_as_of(orders: pd.DataFrame | pa.Table) -> pd.Timestamp:
     """The day after the last order line (UTC midnight): scoring "now" for a static data set."""
-    if orders.empty:
+    if len(orders) == 0:
         raise ValueError("the orders table is empty: nothing to train or score on")
-    last = orders["ordered_at"].max()
-    return as_utc(last).normalize() + pd.Timedelta(days=1)
+    return order_line_time(orders, "max").normalize() + pd.Timedelta(days=1)
 
 
 def workspace_as_of(ws: Workspace) -> pd.Timestamp:

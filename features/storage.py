@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from features.schema import TABLES, SchemaError, Table, conform
 
@@ -83,6 +84,23 @@ class Workspace:
         by_name = {c.name: c for c in table.columns}
         subset = Table(name, key=(), columns=tuple(by_name[c] for c in columns))
         return conform(pd.read_parquet(path, columns=list(columns)), subset, source=str(path))
+
+    def read_arrow(self, name: str, columns: Sequence[str]) -> pa.Table:
+        """``columns`` of a canonical table as an Arrow table, as written (the tables were conformed to the
+        contract when they were saved): a large shop's order lines in a fraction of the memory of pandas
+        strings (1M customers' 32M order lines, five columns: 1.2 GB). Strings stay plain: grouping on
+        dictionary-encoded ids first needs one dictionary for all row groups, which took longer than the
+        grouping. Raises FileNotFoundError / ValueError like :meth:`read_table`."""
+        import pyarrow.parquet as pq
+
+        path = self.table_path(name)
+        if not path.is_file():
+            self.read_table(name)  # raises the FileNotFoundError that says what to run
+        table = TABLES[name]
+        unknown = [c for c in columns if c not in table.column_names]
+        if unknown:
+            raise ValueError(f"table '{name}' has no column(s) {unknown}; its columns are {table.column_names}")
+        return pq.read_table(path, columns=list(columns)).replace_schema_metadata(None)
 
 
 def file_stamp(path: str | Path) -> str | None:

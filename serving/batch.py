@@ -119,7 +119,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     ``reuse_online``: skip loading the online store when its record says it already holds these very
     snapshot files at ``as_of`` (``ecrm demo`` loads it in a second process while the models train)."""
     say = progress or (lambda _m: None)
-    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)  # what the labels and the warnings' KPIs read
+    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)  # what the labels and the warnings' KPIs read
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
     scorer, info = load_scorer(settings, ws)
     say(f"scoring with {info['name']} v{info['version']} (@{info['alias']}) as of {as_of.date()}")

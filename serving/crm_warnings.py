@@ -18,9 +18,11 @@ An indicator that cannot be computed (no segment model, too little history) is r
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from configs.settings import WarningSettings
 from evaluation.kpis import crm_kpis
+from features.snapshots import order_line_time
 
 
 def _row(indicator: str, value: float | None, threshold: float, kind: str, text: str, why: str = "") -> dict:
@@ -32,7 +34,8 @@ def _row(indicator: str, value: float | None, threshold: float, kind: str, text:
             "status": "warning" if bad else "ok", "message": text.format(v=value, t=threshold)}
 
 
-def evaluate_warnings(scores: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timestamp, cfg: WarningSettings) -> list[dict]:
+def evaluate_warnings(scores: pd.DataFrame, orders: pd.DataFrame | pa.Table, as_of: pd.Timestamp,
+                      cfg: WarningSettings) -> list[dict]:
     """Every indicator with its value, threshold and status for the customers scored as of ``as_of``.
 
     ``scores`` is the ``churn.parquet`` table (``risk_band`` and, with the segment model,
@@ -54,7 +57,7 @@ def evaluate_warnings(scores: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Time
     else:
         out.append(_row("churned_customer_rate", None, cfg.churned_rate_max, "max", "",
                         "no segment model: lifecycle stages unknown"))
-    start = pd.Timestamp(orders["ordered_at"].min()).normalize()
+    start = order_line_time(orders, "min").normalize()
     kpis = crm_kpis(orders, start=start, end=as_of, freq="QS") if start < as_of else pd.DataFrame()
     last = kpis.iloc[-1] if len(kpis) else None
     quarter = f" in the quarter from {last['period_start'].date()}" if last is not None else ""

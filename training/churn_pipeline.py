@@ -208,7 +208,7 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
     """The ``ecrm train`` stage for churn: features, labels, fit, validate, log, register."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
-    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)
+    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
     order_rows = customer_orders(orders)
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
     del orders  # one row per order from here on (the order lines of a large shop take gigabytes)

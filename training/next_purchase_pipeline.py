@@ -180,7 +180,7 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
     """Train, validate, log to MLflow and register ``ecrm-next-purchase``."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
-    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)
+    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
     order_rows = customer_orders(orders)
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
     del orders  # one row per order from here on (the order lines of a large shop take gigabytes)

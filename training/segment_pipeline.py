@@ -67,7 +67,7 @@ def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Prog
                    force: bool = False) -> SegmentTrainResult:
     """Fit, log and register the segment model as of ``as_of``."""
     say = progress or (lambda _m: None)
-    orders = ws.read_table("orders", ORDER_LINE_COLUMNS)
+    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
     order_rows = customer_orders(orders)
     as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
     del orders  # one row per order from here on (the order lines of a large shop take gigabytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from features.loaders import (
@@ -242,8 +243,17 @@ def test_read_table_reads_only_the_columns_asked_for(tmp_path):
     pd.testing.assert_frame_equal(some, whole[["is_return", "customer_id"]])
     # the pipelines' per-order rows from the columns they read equal those from the whole table
     pd.testing.assert_frame_equal(customer_orders(ws.read_table("orders", ORDER_LINE_COLUMNS)), customer_orders(whole))
-    with pytest.raises(ValueError, match=r"table 'orders' has no column\(s\) \['email'\]; its columns are"):
-        ws.read_table("orders", ["customer_id", "email"])
+    # as Arrow (what the pipelines read): the same values and the same per-order rows
+    table = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
+    assert table.column_names == list(ORDER_LINE_COLUMNS)
+    pd.testing.assert_frame_equal(table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get),
+                                  whole[list(ORDER_LINE_COLUMNS)])
+    pd.testing.assert_frame_equal(customer_orders(table), customer_orders(whole))
+    for read in (ws.read_table, ws.read_arrow):
+        with pytest.raises(ValueError, match=r"table 'orders' has no column\(s\) \['email'\]; its columns are"):
+            read("orders", ["customer_id", "email"])
+    with pytest.raises(FileNotFoundError, match="no 'sessions' table"):
+        ws.read_arrow("sessions", ["customer_id"])
 
 
 def test_failed_save_keeps_the_previous_tables(tmp_path):

@@ -57,6 +57,30 @@ def test_customer_orders_time_is_the_first_line(make_orders):
     assert list(rows["ordered_at"]) == [pd.Timestamp("2024-01-02 09:00", tz="UTC")]
 
 
+def test_customer_orders_from_arrow_equal_the_pandas_definition(history):
+    """Arrow input (dictionary-encoded ids, as the pipelines read it) and DataFrame input give the frame
+    the pandas definition gives: sorted by customer and order, string ids, UTC microseconds, summed value."""
+    import pyarrow as pa
+
+    lines = pd.concat([history, history.iloc[[0]].assign(order_id="Ä1", amount=2.5)], ignore_index=True)
+    sales = lines.loc[~lines["is_return"] & lines["customer_id"].notna()]
+    expected = (sales.groupby(["customer_id", "order_id"], as_index=False, observed=True)
+                .agg(ordered_at=("ordered_at", "min"), value=("amount", "sum"))
+                .astype({"customer_id": "string", "order_id": "string"}))  # the contract's id dtype
+    table = pa.Table.from_pandas(lines, preserve_index=False)
+    encoded = table.set_column(table.schema.get_field_index("customer_id"), "customer_id",
+                               table["customer_id"].dictionary_encode())
+    halves = [pa.Table.from_pandas(part, preserve_index=False) for part in (lines.iloc[:7], lines.iloc[7:])]
+    halves = [h.set_column(0, "order_id", h["order_id"].dictionary_encode()) for h in halves]
+    chunked = pa.concat_tables(halves)  # two chunks with different dictionaries, as parquet row groups read
+    for given in (lines, table, encoded, chunked):
+        got = customer_orders(given)
+        pd.testing.assert_frame_equal(got, expected)
+    assert str(got["customer_id"].dtype) == "string" and str(got["ordered_at"].dtype) == "datetime64[us, UTC]"
+    assert got.loc[got["order_id"] == "I2", "value"].item() == 20.0  # two lines: 10 + 2 x 5
+    assert customer_orders(lines.iloc[:0]).empty
+
+
 def test_eligibility_window_is_half_open(history):
     eligible = eligible_customers(customer_orders(history), T)
     assert list(eligible) == ["A", "D", "E", "F", "H", "I"]
