@@ -8,6 +8,9 @@ the per-stage peaks are clean and the total is an upper bound of the pipeline's 
 
 Usage: python -m benchmarks.scale_bench [--customers 100000,1000000] [--root DIR] [--keep]
                                          [--profile STAGE] [--stop-after STAGE] [--max-rss-gb GB]
+                                         [--stages STAGE,STAGE,...]
+``--stages`` without ``synthesize`` continues the workspaces an earlier ``--keep`` run left in ``--root``
+(they are not cleared), e.g. the later stages of a 1M shop after its first stages.
 SIGTERM or Ctrl-C stops the running stage's processes and still prints the table.
 """
 
@@ -211,14 +214,20 @@ def run_stage(name: str, settings, ws_root: Path, customers: int, profile: str |
 
 
 def run_size(customers: int, root: Path, profile: str | None, stop_after: str | None,
-             results: list[StageResult], max_rss: int | None = None) -> None:
-    """All stages for one shop size in a fresh workspace under ``root``, appended to ``results``."""
+             results: list[StageResult], max_rss: int | None = None, stages: tuple[str, ...] = STAGES) -> None:
+    """``stages`` (in pipeline order) for one shop size, appended to ``results``: in a fresh workspace under
+    ``root`` when they include ``synthesize``, else in the one an earlier ``--keep`` run left there."""
     from configs.settings import load_settings
 
     ws_root = root / f"ws-{customers}"
-    shutil.rmtree(ws_root, ignore_errors=True)
+    stages = tuple(n for n in STAGES if n in stages)
+    if "synthesize" in stages:
+        shutil.rmtree(ws_root, ignore_errors=True)
+    elif not (ws_root / "data" / "orders.parquet").is_file():
+        raise SystemExit(f"{ws_root}: no kept workspace of {customers:,} customers to continue (stages "
+                         f"{', '.join(stages)} need its tables): run with synthesize and --keep first")
     settings = load_settings(workspace=ws_root)
-    for name in STAGES:
+    for name in stages:
         prof = str(root / f"profile-{name}-{customers}.pstats") if profile == name else None
         res = run_stage(name, settings, ws_root, customers, prof, max_rss)
         results.append(res)
@@ -264,7 +273,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stop-after", choices=STAGES, default=None, help="skip the stages after this one")
     ap.add_argument("--max-rss-gb", type=float, default=None,
                     help="stop a stage whose process tree goes over this memory (protects a shared machine)")
+    ap.add_argument("--stages", default=",".join(STAGES),
+                    help="comma-separated stages to run, in pipeline order (default all); without synthesize, "
+                         "continue the workspaces kept in --root")
     args = ap.parse_args(argv)
+    stages = tuple(x.strip() for x in args.stages.split(",") if x.strip())
+    unknown = [x for x in stages if x not in STAGES]
+    if unknown or not stages:
+        ap.error(f"--stages: unknown stage(s) {unknown}; the stages are {', '.join(STAGES)}")
+    if "synthesize" not in stages and args.root is None:
+        ap.error("--stages without synthesize continues kept workspaces: give their --root")
     max_rss = int(args.max_rss_gb * GB) if args.max_rss_gb else None
     sizes = [int(s.replace("_", "")) for s in args.customers.split(",") if s.strip()]
     root = args.root or Path(tempfile.mkdtemp(prefix="ecrm-scale-"))
@@ -274,8 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for n in sizes:
             runs[n] = []
-            run_size(n, root, args.profile, args.stop_after, runs[n], max_rss)
-            if not args.keep:
+            run_size(n, root, args.profile, args.stop_after, runs[n], max_rss, stages)
+            if not args.keep and "synthesize" in stages:  # a continued workspace is left as it was kept
                 shutil.rmtree(root / f"ws-{n}", ignore_errors=True)
     except StageInterrupted as stop:
         runs[n].append(stop.result)

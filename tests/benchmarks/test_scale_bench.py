@@ -62,3 +62,20 @@ def test_stop_tree_ends_the_process() -> None:
     ps = psutil.Process(child.pid)
     stop_tree(ps, grace=2.0)  # reaps it (psutil.wait_procs), so ask psutil rather than multiprocessing
     assert not ps.is_running()
+
+
+def test_stages_are_checked_and_a_continued_workspace_must_exist(tmp_path, capsys):
+    import pytest
+
+    from benchmarks.scale_bench import main
+
+    with pytest.raises(SystemExit):
+        main(["--stages", "churn,bogus", "--root", str(tmp_path)])
+    assert "unknown stage(s) ['bogus']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--stages", "churn"])
+    assert "--stages without synthesize continues kept workspaces: give their --root" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"ws-1000: no kept workspace of 1,000 customers to continue \(stages churn, "
+                                         r"score need its tables\): run with synthesize and --keep first"):
+        main(["--customers", "1000", "--stages", "score,churn", "--root", str(tmp_path)])
+    assert tmp_path.is_dir()  # nothing of the root was removed
