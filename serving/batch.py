@@ -135,7 +135,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     feats = historical_features(store, ent, scorer.refs)
     say(f"scoring {len(ent)} customers")
     ids = ent["customer_id"].tolist()
-    results = scorer.score_frame(ids, feats)
+    results = scorer.score_frame(ids, feats, threads=settings.compute.threads)  # the drivers of every customer
     table = churn_table(results, feats)
     table.insert(1, "as_of", as_of.isoformat())
     models = {"churn": info}

@@ -26,18 +26,21 @@ class ChurnScorer:
         self.bands = dict(bands)
         self.k = k
 
-    def score_frame(self, ids: Sequence[str], features: pd.DataFrame, known: np.ndarray | None = None) -> list[dict]:
-        """Score rows of ``features`` (``view__feature`` columns) for ``ids``; ``known`` False = unknown id."""
-        return self.score_array(ids, features[self.columns].to_numpy(dtype="float64"), known)
+    def score_frame(self, ids: Sequence[str], features: pd.DataFrame, known: np.ndarray | None = None,
+                    threads: int = 1) -> list[dict]:
+        """Score rows of ``features`` (``view__feature`` columns) for ``ids``; ``known`` False = unknown id;
+        ``threads`` for the drivers of a large batch (``ecrm score``)."""
+        return self.score_array(ids, features[self.columns].to_numpy(dtype="float64"), known, threads)
 
-    def score_array(self, ids: Sequence[str], A: np.ndarray, known: np.ndarray | None = None) -> list[dict]:
+    def score_array(self, ids: Sequence[str], A: np.ndarray, known: np.ndarray | None = None,
+                    threads: int = 1) -> list[dict]:
         """Score rows of ``A`` (columns in :attr:`columns` order) for ``ids``; ``known`` False = unknown id."""
         known = np.ones(len(ids), dtype=bool) if known is None else np.asarray(known, dtype=bool)
         results: list[dict] = [{"customer_id": str(c), "status": "unknown_customer", "churn_probability": None,
                                 "risk_band": None, "top_drivers": []} for c in ids]
         idx = np.flatnonzero(known)
         if len(idx):
-            p, contrib, values, names = self.model.explain(A[idx])
+            p, contrib, values, names = self.model.explain(A[idx], threads)
             drivers = top_drivers(contrib, values, names, self.k)
             for row, i in enumerate(idx):
                 prob = float(p[row])

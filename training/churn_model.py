@@ -234,15 +234,17 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def explain(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    def explain(self, X: pd.DataFrame | np.ndarray, threads: int = 1
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         """Churn probability, per-feature logit contributions, feature values and their names.
 
         Contributions are LightGBM's (SHAP) contributions; with BG/NBD as the starting score its
         logit is attributed to ``bgnbd_p_no_purchase`` (the purchase-pattern baseline). One tree pass:
-        the contributions plus the expected value sum to the trees' raw score.
+        the contributions plus the expected value sum to the trees' raw score. ``threads``: for large
+        batches (``ecrm score``); the numbers do not depend on it.
         """
         D = self.design_matrix(X)
-        contrib = self._contributions(D)
+        contrib = self._contributions(D, threads)
         raw = self._raw_from(D, contrib.sum(axis=1))
         contrib = contrib[:, :-1]  # drop the expected-value column
         names = [*self.feature_names_in_, *BGNBD_FEATURES]
@@ -252,7 +254,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         p = 1.0 / (1.0 + np.exp(-raw))
         return p, contrib, D, names
 
-    def _contributions(self, D: np.ndarray) -> np.ndarray:
+    def _contributions(self, D: np.ndarray, threads: int = 1) -> np.ndarray:
         """LightGBM's SHAP contributions of the design rows ``D``, from per-leaf tables built on first use
         (:mod:`training.tree_shap`, same numbers, several times faster) or from LightGBM itself when the
         trees have splits the tables do not support."""
@@ -265,7 +267,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             self._shap_tables = tables
         if tables is False:
             return booster_predict(self.lgbm_.booster_, D, self.best_iteration_, pred_contrib=True)
-        return tables.contributions(D)
+        return tables.contributions(D, threads)
 
     def __getstate__(self) -> dict:
         """Pickled without the SHAP tables: they are rebuilt from the trees when first needed."""

@@ -24,6 +24,7 @@ Only numerical splits are supported (the customer models have no categorical fea
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from math import factorial
 
@@ -64,17 +65,28 @@ class TreeShapTables:
     feature_groups: sparse.csr_matrix  # (n_features, groups) 1 for the group's feature
     table: np.ndarray  # every leaf's (2^m, m) table, flattened
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """(rows, n_features + 1): each feature's contribution and, last, the expected value, like
-        ``Booster.predict(X, pred_contrib=True)``."""
+        ``Booster.predict(X, pred_contrib=True)``. ``threads`` > 1 computes chunks of rows in that many
+        threads (numpy and scipy's sparse products release the GIL: 2 threads, about 2x on two cores);
+        the numbers do not depend on it."""
         X = np.asarray(X, dtype="float64")
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got an array of shape {X.shape}")
         out = np.zeros((len(X), self.n_features + 1))
         out[:, -1] = self.expected_value
-        for start in range(0, len(X), _CHUNK_ROWS):
+
+        def fill(start: int) -> None:  # chunks write disjoint rows of ``out``
             rows = slice(start, start + _CHUNK_ROWS)
             out[rows, :-1] = self._chunk(X[rows])
+
+        starts = range(0, len(X), _CHUNK_ROWS)
+        if threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(max_workers=int(threads)) as pool:
+                list(pool.map(fill, starts))  # list(): re-raises a chunk's exception here
+        else:
+            for start in starts:
+                fill(start)
         return out
 
     def _chunk(self, X: np.ndarray) -> np.ndarray:

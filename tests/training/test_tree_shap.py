@@ -49,6 +49,11 @@ def test_first_iterations_only_and_any_batch_size():
     np.testing.assert_allclose(tables.contributions(X), expected, atol=1e-10)  # more rows than one pass holds
     np.testing.assert_allclose(tables.contributions(X[:1]), expected[:1], atol=1e-10)
     assert tables.contributions(X[:0]).shape == (0, X.shape[1] + 1)
+    # chunks in threads (ecrm score): the same numbers, bit for bit, whatever the thread count
+    one = tables.contributions(X)
+    for threads in (2, 3):
+        assert np.array_equal(tables.contributions(X, threads=threads), one)
+    assert np.array_equal(tables.contributions(X[:1], threads=2), one[:1])
 
 
 def test_trees_of_one_leaf_only_give_the_expected_value():
