@@ -75,14 +75,9 @@ class Workspace:
                 f"{path}: no '{name}' table in workspace {self.root}; run `ecrm data load` or "
                 "`ecrm data synthesize` first"
             )
-        table = TABLES[name]
         if columns is None:
-            return conform(pd.read_parquet(path), table, source=str(path))
-        unknown = [c for c in columns if c not in table.column_names]
-        if unknown:
-            raise ValueError(f"table '{name}' has no column(s) {unknown}; its columns are {table.column_names}")
-        by_name = {c.name: c for c in table.columns}
-        subset = Table(name, key=(), columns=tuple(by_name[c] for c in columns))
+            return conform(pd.read_parquet(path), TABLES[name], source=str(path))
+        subset = _table_columns(name, columns)
         return conform(pd.read_parquet(path, columns=list(columns)), subset, source=str(path))
 
     def read_arrow(self, name: str, columns: Sequence[str]) -> pa.Table:
@@ -96,11 +91,18 @@ class Workspace:
         path = self.table_path(name)
         if not path.is_file():
             self.read_table(name)  # raises the FileNotFoundError that says what to run
-        table = TABLES[name]
-        unknown = [c for c in columns if c not in table.column_names]
-        if unknown:
-            raise ValueError(f"table '{name}' has no column(s) {unknown}; its columns are {table.column_names}")
+        _table_columns(name, columns)
         return pq.read_table(path, columns=list(columns)).replace_schema_metadata(None)
+
+
+def _table_columns(name: str, columns: Sequence[str]) -> Table:
+    """The contract of ``columns`` of canonical table ``name`` (no key); ValueError naming an unknown column."""
+    table = TABLES[name]
+    unknown = [c for c in columns if c not in table.column_names]
+    if unknown:
+        raise ValueError(f"table '{name}' has no column(s) {unknown}; its columns are {table.column_names}")
+    by_name = {c.name: c for c in table.columns}
+    return Table(name, key=(), columns=tuple(by_name[c] for c in columns))
 
 
 def file_stamp(path: str | Path) -> str | None:
