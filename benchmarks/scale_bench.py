@@ -53,13 +53,10 @@ class StageResult:
 
 def _as_of_and_cutoffs(settings, ws) -> tuple:
     """The score date and the churn training cutoffs, as ``ecrm train`` computes them."""
-    from features.snapshots import default_as_of
     from training.churn_pipeline import stacked_cutoffs
-    from training.labels import ORDER_LINE_COLUMNS, customer_orders
+    from training.labels import workspace_order_rows
 
-    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
-    as_of = default_as_of(orders)
-    rows = customer_orders(orders)
+    rows, as_of = workspace_order_rows(ws)
     return as_of, stacked_cutoffs(settings, rows, as_of, int(settings.churn.horizon_days))
 
 

@@ -24,15 +24,15 @@ import pandas as pd
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
 from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
-from features.snapshots import as_utc, data_fingerprint, default_as_of
+from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs, historical_features
 from training import plots
 from training.bgnbd import BetaGeoModel
 from training.churn_model import ChurnModel
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import (ORDER_LINE_COLUMNS, churn_labels, customer_orders, eligible_customers,
-                             training_cutoffs, utc_datetime64)
+from training.labels import (churn_labels, eligible_customers, training_cutoffs, utc_datetime64,
+                             workspace_order_rows)
 from training.metrics import churn_metrics
 from training.registry import CHURN_MODEL, configure, find_trained, register_with_alias
 from training.sampling import sample_customers
@@ -208,10 +208,7 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
     """The ``ecrm train`` stage for churn: features, labels, fit, validate, log, register."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
-    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
-    order_rows = customer_orders(orders)
-    as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
-    del orders  # one row per order from here on (the order lines of a large shop take gigabytes)
+    order_rows, as_of = workspace_order_rows(ws, as_of)
     cutoffs = stacked_cutoffs(settings, order_rows, as_of, H)
     first = order_rows["ordered_at"].min()
     client = configure(settings, ws)

@@ -20,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.snapshots import as_utc
+from features.snapshots import as_utc, default_as_of
+from features.storage import Workspace
 
 
 ORDER_LINE_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "is_return")
@@ -50,6 +51,15 @@ def customer_orders(orders: pd.DataFrame | pa.Table) -> pd.DataFrame:
                     "value": grouped["amount_sum"].cast(pa.float64())})
     out = out.sort_by([("customer_id", "ascending"), ("order_id", "ascending")])
     return out.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+
+
+def workspace_order_rows(ws: Workspace, as_of=None) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """(:func:`customer_orders` of the workspace's orders, ``as_of`` in UTC or the day after the last order
+    line): what a training stage starts from. Only the needed columns are read, as Arrow, and the order
+    lines are dropped once the per-order rows exist (a large shop's lines take gigabytes)."""
+    lines = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
+    as_of = as_utc(as_of) if as_of is not None else default_as_of(lines)
+    return customer_orders(lines), as_of
 
 
 def _plain_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -23,14 +23,14 @@ import pandas as pd
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
 from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
-from features.snapshots import as_utc, data_fingerprint, default_as_of
+from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs
 from training import plots
 from training.churn_pipeline import (ChurnDataset, build_dataset, score_date_features, stacked_cutoffs,
                                      training_orders)
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import ORDER_LINE_COLUMNS, customer_orders, purchase_targets, utc_datetime64
+from training.labels import purchase_targets, utc_datetime64, workspace_order_rows
 from training.metrics import churn_metrics, count_metrics
 from training.next_purchase_model import NextPurchaseModel
 from training.registry import NEXT_PURCHASE_MODEL, configure, find_trained, register_with_alias
@@ -180,10 +180,7 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
     """Train, validate, log to MLflow and register ``ecrm-next-purchase``."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
-    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
-    order_rows = customer_orders(orders)
-    as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
-    del orders  # one row per order from here on (the order lines of a large shop take gigabytes)
+    order_rows, as_of = workspace_order_rows(ws, as_of)
     cutoffs = stacked_cutoffs(settings, order_rows, as_of, H)
     client = configure(settings, ws)
     tags = {"data_fingerprint": data_fingerprint(ws), "config_hash": config_hash(settings, as_of, H),

@@ -22,11 +22,11 @@ import pandas as pd
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
 from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
-from features.snapshots import as_utc, data_fingerprint, default_as_of
+from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs
 from training.churn_pipeline import score_date_features
-from training.labels import ORDER_LINE_COLUMNS, customer_orders
+from training.labels import workspace_order_rows
 from training.registry import NEXT_PURCHASE_MODEL, SEGMENT_MODEL, CHAMPION, configure, find_trained, get_alias, load_model, register_with_alias
 from training.segments import SegmentModel
 
@@ -67,10 +67,7 @@ def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Prog
                    force: bool = False) -> SegmentTrainResult:
     """Fit, log and register the segment model as of ``as_of``."""
     say = progress or (lambda _m: None)
-    orders = ws.read_arrow("orders", ORDER_LINE_COLUMNS)
-    order_rows = customer_orders(orders)
-    as_of = as_utc(as_of) if as_of is not None else default_as_of(orders)
-    del orders  # one row per order from here on (the order lines of a large shop take gigabytes)
+    order_rows, as_of = workspace_order_rows(ws, as_of)
     client = configure(settings, ws)
     np_ref = get_alias(client, NEXT_PURCHASE_MODEL, CHAMPION)
     cfg = hashlib.sha256(json.dumps({"eligibility": settings.churn.eligibility_days}, sort_keys=True).encode()).hexdigest()[:16]
