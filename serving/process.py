@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,19 +118,27 @@ def terminate_tree(procs: list, timeout: float = 10.0) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
-def wait_ready(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
-    """Wait until ``url``/readyz answers 200; raise RuntimeError on timeout or if the process dies."""
+def _poll(probe: Callable[[], bool], timeout: float, proc: subprocess.Popen | None, died: str) -> bool:
+    """Call ``probe`` (HTTP errors count as not yet) every 0.3 s until it returns True (then True) or
+    ``timeout`` passes (then False); RuntimeError ``died`` (with the exit code) if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with code {proc.returncode} before it was ready")
+            raise RuntimeError(died.format(code=proc.returncode))
         try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return
+            if probe():
+                return True
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"the server at {url} was not ready after {timeout:.0f}s")
+    return False
+
+
+def wait_ready(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url``/readyz answers 200; raise RuntimeError on timeout or if the process dies."""
+    if not _poll(lambda: httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200, timeout, proc,
+                 "the server exited with code {code} before it was ready"):
+        raise RuntimeError(f"the server at {url} was not ready after {timeout:.0f}s")
 
 
 def wait_serving(url: str, versions: dict[str, int], timeout: float = 90.0,
@@ -137,21 +146,18 @@ def wait_serving(url: str, versions: dict[str, int], timeout: float = 90.0,
     """Wait until the server at ``url`` serves (``GET /model_info``) at least these model versions
     (``{"recommender": 3}``: the keys of ``/model_info``'s ``models``); raise RuntimeError on timeout
     or if the process dies."""
-    deadline = time.monotonic() + timeout
     serving: dict = {}
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with code {proc.returncode}")
-        try:
-            r = httpx.get(f"{url}/model_info", timeout=2.0, headers=headers)
-            if r.status_code == 200:
-                serving = {k: int(v["version"]) for k, v in r.json().get("models", {}).items()}
-                if all(serving.get(k) == int(v) for k, v in versions.items()):
-                    return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the server at {url} did not serve {versions} after {timeout:.0f}s (serving {serving})")
+
+    def probe() -> bool:
+        r = httpx.get(f"{url}/model_info", timeout=2.0, headers=headers)
+        if r.status_code != 200:
+            return False
+        serving.clear()
+        serving.update({k: int(v["version"]) for k, v in r.json().get("models", {}).items()})
+        return all(serving.get(k) == int(v) for k, v in versions.items())
+
+    if not _poll(probe, timeout, proc, "the server exited with code {code}"):
+        raise RuntimeError(f"the server at {url} did not serve {versions} after {timeout:.0f}s (serving {serving})")
 
 
 @dataclass
@@ -165,17 +171,16 @@ class BackgroundServer:
 
     def wait(self, timeout: float = 90.0) -> None:
         """Wait for ``/readyz``; on failure stop the server and raise RuntimeError naming the log."""
-        try:
-            wait_ready(self.url, timeout, self.proc)
-        except RuntimeError as exc:
-            stop_background(self.ws)
-            raise RuntimeError(f"{exc}; see {self.log}") from exc
+        self._or_stop(lambda: wait_ready(self.url, timeout, self.proc))
 
     def wait_serving(self, versions: dict[str, int], timeout: float = 90.0) -> None:
         """Wait until it serves these model versions (:func:`wait_serving`); on failure stop the server and
         raise RuntimeError naming the log."""
+        self._or_stop(lambda: wait_serving(self.url, versions, timeout, self.proc))
+
+    def _or_stop(self, wait: Callable[[], None]) -> None:
         try:
-            wait_serving(self.url, versions, timeout, self.proc)
+            wait()
         except RuntimeError as exc:
             stop_background(self.ws)
             raise RuntimeError(f"{exc}; see {self.log}") from exc
