@@ -64,17 +64,22 @@ class Workspace:
     def has_table(self, name: str) -> bool:
         return self.table_path(name).is_file()
 
-    def read_table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """Read a canonical table, conformed to the contract; raises FileNotFoundError if absent.
-
-        ``columns``: only these columns, in this order (what a stage needs: a large shop's whole orders
-        table takes gigabytes in memory); a name the table does not have raises ValueError."""
+    def _existing_table(self, name: str) -> Path:
+        """The path of a canonical table; FileNotFoundError saying what to run when it is absent."""
         path = self.table_path(name)
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path}: no '{name}' table in workspace {self.root}; run `ecrm data load` or "
                 "`ecrm data synthesize` first"
             )
+        return path
+
+    def read_table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read a canonical table, conformed to the contract; raises FileNotFoundError if absent.
+
+        ``columns``: only these columns, in this order (what a stage needs: a large shop's whole orders
+        table takes gigabytes in memory); a name the table does not have raises ValueError."""
+        path = self._existing_table(name)
         if columns is None:
             return conform(pd.read_parquet(path), TABLES[name], source=str(path))
         subset = _table_columns(name, columns)
@@ -88,9 +93,7 @@ class Workspace:
         grouping. Raises FileNotFoundError / ValueError like :meth:`read_table`."""
         import pyarrow.parquet as pq
 
-        path = self.table_path(name)
-        if not path.is_file():
-            self.read_table(name)  # raises the FileNotFoundError that says what to run
+        path = self._existing_table(name)
         _table_columns(name, columns)
         return pq.read_table(path, columns=list(columns)).replace_schema_metadata(None)
 
