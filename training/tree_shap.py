@@ -90,26 +90,28 @@ class TreeShapTables:
         return out
 
     def _chunk(self, X: np.ndarray) -> np.ndarray:
-        """Contributions of a few hundred rows at most; arrays are (things, rows) so rows stay contiguous."""
+        """Contributions of a few hundred rows at most; arrays are (things, rows) so rows stay contiguous.
+        Gathers along the first axis use ``np.take``: for a few rows (the service's micro-batches) it is
+        several times faster than fancy indexing, which walks the short rows element by element."""
         if self.group_leaf.size == 0 or len(X) == 0:
             return np.zeros((len(X), self.n_features))
         left = self._goes_left(X.T)  # (nodes, rows)
         masks = self.leaf_nodes @ left.astype("float64") + self.leaf_const  # (leaves, rows)
         if self.repeat_edge_node.size:
-            broken = (left[self.repeat_edge_node] != self.repeat_edge_left).astype("float64")
+            broken = (np.take(left, self.repeat_edge_node, axis=0) != self.repeat_edge_left).astype("float64")
             masks += self.leaf_repeats @ ((self.repeat_group_edges @ broken) == 0).astype("float64")
         starts = self.leaf_offset + masks.astype(np.int64) * self.leaf_width  # (leaves, rows)
-        values = self.table[starts[self.group_leaf] + self.group_bit]  # (groups, rows)
+        values = self.table.take(np.take(starts, self.group_leaf, axis=0) + self.group_bit)  # (groups, rows)
         return (self.feature_groups @ values).T
 
     def _goes_left(self, XT: np.ndarray) -> np.ndarray:
         """LightGBM's numerical decision at every internal node (rows), for every row (columns)."""
-        v = XT[self.node_feature]
+        v = np.take(XT, self.node_feature, axis=0)
         with np.errstate(invalid="ignore"):
             left = np.where(np.isnan(v), self.node_nan_left, v <= self.node_threshold)
         if self.zero_nodes.size:
             z = self.zero_nodes
-            left[z] = np.where(np.abs(v[z]) <= _ZERO, self.zero_left, left[z])
+            left[z] = np.where(np.abs(np.take(v, z, axis=0)) <= _ZERO, self.zero_left, np.take(left, z, axis=0))
         return left
 
 
