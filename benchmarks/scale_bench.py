@@ -51,13 +51,17 @@ class StageResult:
     ok: bool = True
 
 
-def _as_of_and_cutoffs(settings, ws) -> tuple:
-    """The score date and the churn training cutoffs, as ``ecrm train`` computes them."""
-    from training.churn_pipeline import stacked_cutoffs
+def _training_features(settings, ws, say: Callable[[str], None]) -> list[str]:
+    """The customer models' snapshots, as ``ecrm train`` computes them: as of the score date for every
+    customer, at the training cutoffs for the training sample; returns the feature views."""
+    from training.churn_pipeline import stacked_cutoffs, training_features
     from training.labels import workspace_order_rows
 
     rows, as_of = workspace_order_rows(ws)
-    return as_of, stacked_cutoffs(settings, rows, as_of, int(settings.churn.horizon_days))
+    cutoffs = stacked_cutoffs(settings, rows, as_of, int(settings.churn.horizon_days))
+    say(f"snapshots at {len(cutoffs)} cutoffs and as of {as_of.date()}")
+    _, views, _ = training_features(settings, ws, rows, cutoffs, as_of, say)
+    return views
 
 
 def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], None]) -> None:
@@ -66,11 +70,7 @@ def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], No
         from features.synthetic_stage import synthesize_into
         synthesize_into(settings, ws, customers=customers, progress=say)
     elif name == "features":  # the customer views, as `ecrm train` builds them (no model reads product_stats)
-        from features.pipeline import CUSTOMER_VIEWS, prepare_features
-        as_of, cutoffs = _as_of_and_cutoffs(settings, ws)
-        say(f"snapshots at {len(cutoffs)} cutoffs and as of {as_of.date()}")
-        _, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
-        say(f"{len(views)} feature views registered")
+        say(f"{len(_training_features(settings, ws, say))} feature views registered")
     elif name == "online_load":  # as the demo's second process: Feast materialization of the score date
         from features.pipeline import customer_views
         from features.snapshots import workspace_as_of

@@ -16,12 +16,23 @@ from features.store import apply_definitions, open_store
 
 def prepare_features(
     settings: Settings, ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None,
-    views: Iterable[str] | None = None,
+    views: Iterable[str] | None = None, *, sample_cutoffs: Iterable[pd.Timestamp] = (),
+    sample: Iterable[str] | None = None,
 ) -> tuple[FeatureStore, list[str]]:
     """Compute missing snapshots for ``cutoffs`` (of ``views``, default all) on the configured offline
     store's engine (DuckDB, or Spark SQL) and apply the Feast definitions; return the store and the views
-    it has."""
-    update_snapshots(ws, cutoffs, progress=progress, only=views, offline_store=settings.feast.offline_store)
+    it has.
+
+    ``sample_cutoffs`` are needed only for the customers in ``sample`` (the training cutoffs of a shop
+    whose training sets are sampled): their snapshots hold only those customers, which on a large shop is
+    most of the feature work saved. With ``sample`` None they are computed for every customer."""
+    offline = settings.feast.offline_store
+    sample_cutoffs = list(sample_cutoffs)
+    if sample is None:
+        cutoffs, sample_cutoffs = [*cutoffs, *sample_cutoffs], []
+    update_snapshots(ws, cutoffs, progress=progress, only=views, offline_store=offline)
+    if sample_cutoffs:
+        update_snapshots(ws, sample_cutoffs, progress=progress, only=views, offline_store=offline, customers=sample)
     store = open_store(settings, ws)
     views = apply_definitions(store, ws)
     return store, views

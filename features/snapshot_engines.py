@@ -25,6 +25,10 @@ import pandas as pd
 STEP_MARKER = re.compile(r"^--\s*step:\s*(\S+)\s*$", re.MULTILINE)
 SNAPSHOT_STEP = "snapshot"
 CUTOFFS = "cutoffs"
+# A line ending in the comment "scope" restricts the query to the customers of the table CUSTOMER_SCOPE; it
+# is dropped when the snapshots are computed for every customer (see load_view_sql).
+SCOPE_LINE = re.compile(r"^[^\n]*--\s*scope[ \t]*(?:\n|$)", re.MULTILINE)
+CUSTOMER_SCOPE = "customer_scope"
 # What DuckDB may hold in memory before it spills to its temporary folder (its default is 80% of the RAM,
 # which a shared machine does not have to spare); ECRM_DUCKDB_MEMORY_LIMIT overrides it.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
@@ -65,13 +69,22 @@ def _tables_read(sql: str) -> set[str]:
     return {t.name for t in tree.find_all(exp.Table)} - ctes
 
 
-def load_view_sql(path: Path) -> ViewSql:
+def load_view_sql(path: Path, scoped: bool = False) -> ViewSql:
     """Parse a snapshot SQL file: queries introduced by ``-- step: NAME`` lines, the last one named
     ``snapshot``. Only ``snapshot`` may read ``cutoffs``: the other steps are computed once for all cutoffs.
+
+    Lines ending in ``-- scope`` restrict the features to the customers in table ``customer_scope`` (the
+    training sample of a large shop). ``scoped=False`` drops them, so the query for every customer pays
+    nothing for the option; ``scoped=True`` keeps them, and the file must have some.
 
     Raises :class:`SnapshotSqlError` naming the file and step when the structure is wrong.
     """
     text = Path(path).read_text()
+    if scoped and not SCOPE_LINE.search(text):
+        raise SnapshotSqlError(f"{path}: no line ending in '-- scope': its features cannot be computed for a "
+                               "subset of customers")
+    if not scoped:
+        text = SCOPE_LINE.sub("", text)
     marks = list(STEP_MARKER.finditer(text))
     if not marks:
         raise SnapshotSqlError(f"{path}: no '-- step: NAME' line; the last step must be '-- step: {SNAPSHOT_STEP}'")

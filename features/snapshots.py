@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from features.repo.definitions import SQL_DIR, VIEW_SPECS, snapshot_path
 from features.schema import TIMESTAMP_DTYPE
-from features.snapshot_engines import DuckDBEngine, SnapshotEngine, TableSource, load_view_sql
+from features.snapshot_engines import CUSTOMER_SCOPE, DuckDBEngine, SnapshotEngine, TableSource, load_view_sql
 from features.storage import Workspace, file_stamp, write_json_atomic
 
 if TYPE_CHECKING:
@@ -76,18 +76,26 @@ def view_batches(
     *,
     cutoffs_per_batch: int = DEFAULT_CUTOFFS_PER_BATCH,
     progress: Callable[[str], None] | None = None,
+    customers: Iterable[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """One feature view's snapshots at ``cutoffs``, one frame per batch of at most ``cutoffs_per_batch``
     cutoffs (in time order), computed by its SQL (``features/repo/``) on ``engine``.
 
     ``tables`` maps table names to frames or parquet files. The view's preparing steps run once, then its
     snapshot query for each batch, which bounds the memory of the windowed joins. Each frame has one row
-    per entity and cutoff, sorted by (event_timestamp, id), features as float64.
+    per entity and cutoff, sorted by (event_timestamp, id), features as float64. ``customers``: only
+    these customers' rows (a customer view's training sample), each the same as when every customer is
+    computed; None = every customer.
     """
     _entity, feats, sql_file, _needs = VIEW_SPECS[view]
     key = _key(view)
     cuts = sorted({as_utc(c) for c in cutoffs})
-    sql = load_view_sql(SQL_DIR / sql_file)
+    if customers is not None:
+        if key != "customer_id":
+            raise ValueError(f"feature view '{view}' is not a customer view: it cannot be limited to customers")
+        ids = pd.unique(pd.Series(list(customers), dtype="string").dropna())
+        tables = {**tables, CUSTOMER_SCOPE: pd.DataFrame({"customer_id": ids.astype(object)})}
+    sql = load_view_sql(SQL_DIR / sql_file, scoped=customers is not None)
     for name in sql.inputs:
         source, columns = _input(view, name, tables)
         engine.register(name, source, columns)
@@ -115,6 +123,7 @@ def compute_view(
     engine: SnapshotEngine | None = None,
     cutoffs_per_batch: int = DEFAULT_CUTOFFS_PER_BATCH,
     progress: Callable[[str], None] | None = None,
+    customers: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """One feature view's snapshots at ``cutoffs`` as one frame (see :func:`view_batches`); ``engine``
     defaults to a DuckDB engine for this call."""
@@ -122,7 +131,7 @@ def compute_view(
     engine = DuckDBEngine() if own else engine
     try:
         frames = list(view_batches(view, tables, cutoffs, engine, cutoffs_per_batch=cutoffs_per_batch,
-                                   progress=progress))
+                                   progress=progress, customers=customers))
     finally:
         if own:
             engine.close()
@@ -141,10 +150,12 @@ def _conform_snapshots(frame: pd.DataFrame, key: str, feats: list[str]) -> pd.Da
     return out[[key, "event_timestamp", *feats]].sort_values(["event_timestamp", key]).reset_index(drop=True)
 
 
-def write_snapshots(path: Path, keep_existing: bool, frames: Iterable[pd.DataFrame]) -> None:
-    """Rewrite the snapshot file ``path`` as its current rows (if ``keep_existing``) followed by ``frames``,
-    one row group at a time, so that neither the old rows nor all the new ones are held in memory at once.
-    Readers see the old file or the complete new one."""
+def write_snapshots(path: Path, keep_existing: bool, frames: Iterable[pd.DataFrame],
+                    replaced: Iterable[pd.Timestamp] = ()) -> None:
+    """Rewrite the snapshot file ``path`` as its current rows (if ``keep_existing``; without those at the
+    cutoffs ``replaced``) followed by ``frames``, one row group at a time, so that neither the old rows nor
+    all the new ones are held in memory at once. Readers see the old file or the complete new one."""
+    replaced = sorted({as_utc(c) for c in replaced})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -152,7 +163,7 @@ def write_snapshots(path: Path, keep_existing: bool, frames: Iterable[pd.DataFra
     try:
         old = pq.ParquetFile(path) if keep_existing else None
         tables = itertools.chain(
-            (old.read_row_group(i) for i in range(old.num_row_groups)) if old is not None else (),
+            (_without(old.read_row_group(i), replaced) for i in range(old.num_row_groups)) if old is not None else (),
             (pa.Table.from_pandas(f, preserve_index=False) for f in frames))
         for table in tables:
             if writer is None:
@@ -167,6 +178,16 @@ def write_snapshots(path: Path, keep_existing: bool, frames: Iterable[pd.DataFra
             writer.close()
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _without(table: pa.Table, cutoffs: list[pd.Timestamp]) -> pa.Table:
+    """``table``'s snapshot rows at other cutoffs than ``cutoffs``."""
+    if not cutoffs:
+        return table
+    import pyarrow.compute as pc
+
+    stamps = pa.array([c.to_pydatetime() for c in cutoffs], type=table.schema.field("event_timestamp").type)
+    return table.filter(pc.invert(pc.is_in(table["event_timestamp"], value_set=stamps)))
 
 
 def snapshot_engine(ws: Workspace, offline_store: OfflineStore | None = None) -> SnapshotEngine:
@@ -205,6 +226,7 @@ def available_views(ws: Workspace) -> list[str]:
 def update_snapshots(
     ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None,
     only: Iterable[str] | None = None, offline_store: OfflineStore | None = None,
+    customers: Iterable[str] | None = None,
 ) -> list[str]:
     """Make sure every available view (or those of them in ``only``) has snapshots at ``cutoffs`` in its
     file; return those views.
@@ -213,31 +235,51 @@ def update_snapshots(
     workspace's parquet tables directly, on the engine of ``offline_store`` (the settings'
     ``feast.offline_store``: Spark SQL when its type is ``spark``, DuckDB otherwise), and each batch of
     cutoffs is appended to the file as it comes.
+
+    ``customers``: the snapshots are needed only for these customers (the training sample of a large
+    shop; customer views only). Such cutoffs hold only their rows, and the manifest records which sample:
+    a later call for every customer, or for another sample, recomputes them. None = every customer.
     """
     cutoffs = sorted({as_utc(c) for c in cutoffs})
+    scope = None if customers is None else sorted(set(map(str, customers)))
+    tag = None if scope is None else hashlib.sha256("\n".join(scope).encode()).hexdigest()[:16]
     manifest_path = ws.features_dir / "snapshots.json"
     fingerprint = data_fingerprint(ws)
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     if manifest.get("data") != fingerprint:
         manifest = {"data": fingerprint, "views": {}}
+    manifest.setdefault("samples", {})  # view -> {cutoff: sample tag} for cutoffs computed for a sample only
     tables = {n: ws.table_path(n) for n in ("orders", "products", "sessions") if ws.has_table(n)}
     engine: SnapshotEngine | None = None
     views = available_views(ws)
     chosen = None if only is None else set(only)
     wanted = [v for v in views if chosen is None or v in chosen]
+    if scope is not None and (products := [v for v in wanted if _key(v) != "customer_id"]):
+        raise ValueError(f"feature views {products} are not customer views: they cannot be limited to customers")
     try:
         for view in wanted:
             path = snapshot_path(ws.features_dir, view)
-            done = {as_utc(c) for c in manifest["views"].get(view, [])} if path.is_file() else set()
-            todo = [c for c in cutoffs if c not in done]
+            exists = path.is_file()
+            full = {as_utc(c) for c in manifest["views"].get(view, [])} if exists else set()
+            sampled = {as_utc(c): t for c, t in manifest["samples"].get(view, {}).items()} if exists else {}
+            todo = [c for c in cutoffs if c not in full and (tag is None or sampled.get(c) != tag)]
             if not todo:
                 continue
             if engine is None:
                 engine = snapshot_engine(ws, offline_store)
             if progress:
-                progress(f"{view}: {len(todo)} snapshot(s)")
-            write_snapshots(path, bool(done), view_batches(view, tables, todo, engine, progress=progress))
-            manifest["views"][view] = sorted(str(c) for c in done | set(todo))
+                progress(f"{view}: {len(todo)} snapshot(s)" + ("" if scope is None else
+                                                               f" of {len(scope):,} sampled customers"))
+            replaced = [c for c in todo if c in sampled]
+            write_snapshots(path, bool(full or sampled), view_batches(view, tables, todo, engine, progress=progress,
+                                                                      customers=scope), replaced)
+            if scope is None:
+                full |= set(todo)
+                sampled = {c: t for c, t in sampled.items() if c not in full}
+            else:
+                sampled.update({c: tag for c in todo})
+            manifest["views"][view] = sorted(str(c) for c in full)
+            manifest["samples"][view] = {str(c): t for c, t in sorted(sampled.items())}
             write_json_atomic(manifest, manifest_path)
     finally:
         if engine is not None:
@@ -245,6 +287,7 @@ def update_snapshots(
     for view in set(VIEW_SPECS) - set(views):  # inputs gone: drop stale snapshots
         snapshot_path(ws.features_dir, view).unlink(missing_ok=True)
         manifest["views"].pop(view, None)
+        manifest["samples"].pop(view, None)
     write_json_atomic(manifest, manifest_path)
     return wanted
 
@@ -252,9 +295,11 @@ def update_snapshots(
 def ensure_snapshots(
     ws: Workspace, cutoffs: Iterable[pd.Timestamp], progress: Callable[[str], None] | None = None,
     only: Iterable[str] | None = None, offline_store: OfflineStore | None = None,
+    customers: Iterable[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """:func:`update_snapshots`, then the full snapshot frames of those views (read from their files)."""
-    views = update_snapshots(ws, cutoffs, progress=progress, only=only, offline_store=offline_store)
+    views = update_snapshots(ws, cutoffs, progress=progress, only=only, offline_store=offline_store,
+                             customers=customers)
     return {v: pd.read_parquet(snapshot_path(ws.features_dir, v)) for v in views}
 
 

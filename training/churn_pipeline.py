@@ -105,6 +105,18 @@ def training_orders(settings: Settings, order_rows: pd.DataFrame, say: Progress)
     return sample
 
 
+def training_features(settings: Settings, ws: Workspace, order_rows: pd.DataFrame, cutoffs: list[pd.Timestamp],
+                      as_of: pd.Timestamp, say: Progress) -> tuple[object, list[str], pd.DataFrame]:
+    """The Feast store, its views and the training rows (:func:`training_orders`) of the customer models,
+    with the snapshots they read: as of ``as_of`` for every customer (scoring, level anchoring), at the
+    training ``cutoffs`` only for the training customers (all of them unless the shop is sampled)."""
+    rows = training_orders(settings, order_rows, say)
+    sample = None if len(rows) == len(order_rows) else pd.unique(rows["customer_id"].astype(str))
+    store, views = prepare_features(settings, ws, [as_of], progress=say, views=CUSTOMER_VIEWS,
+                                    sample_cutoffs=cutoffs, sample=sample)
+    return store, views, rows
+
+
 def stacked_cutoffs(settings: Settings, order_rows: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int
                     ) -> list[pd.Timestamp]:
     """The monthly training cutoffs of the customer models before ``as_of`` (labels ending by it).
@@ -222,10 +234,9 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
             return ChurnTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True, message=msg)
 
     say(f"features at {len(cutoffs)} training cutoffs {cutoffs[0].date()}..{cutoffs[-1].date()} and as of {as_of.date()}")
-    store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
+    store, views, training_rows = training_features(settings, ws, order_rows, cutoffs, as_of, say)
     refs = feature_refs(customer_views(views))
-    data = build_dataset(store, training_orders(settings, order_rows, say), cutoffs, refs, H,
-                         settings.churn.eligibility_days)
+    data = build_dataset(store, training_rows, cutoffs, refs, H, settings.churn.eligibility_days)
     say(f"training set: {len(data.y)} rows, churn rate {data.y.mean():.2f}")
     model, metrics, baselines, scores, val = fit_churn(settings, data, H, progress=say)
 

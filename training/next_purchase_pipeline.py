@@ -22,13 +22,13 @@ import pandas as pd
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
-from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
+from features.pipeline import customer_views
 from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs
 from training import plots
 from training.churn_pipeline import (ChurnDataset, build_dataset, score_date_features, stacked_cutoffs,
-                                     training_orders)
+                                     training_features)
 from training.customer_base import POPULATION_COLUMNS
 from training.labels import purchase_targets, utc_datetime64, workspace_order_rows
 from training.metrics import churn_metrics, count_metrics
@@ -191,9 +191,9 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
         say(msg)
         return NextPurchaseTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True, message=msg)
 
-    store, views = prepare_features(settings, ws, [*cutoffs, as_of], progress=say, views=CUSTOMER_VIEWS)
+    store, views, training_rows = training_features(settings, ws, order_rows, cutoffs, as_of, say)
     refs = feature_refs(customer_views(views))
-    data = build_purchase_dataset(store, training_orders(settings, order_rows, say), cutoffs, refs, H,
+    data = build_purchase_dataset(store, training_rows, cutoffs, refs, H,
                                   settings.churn.eligibility_days,
                                   settings.next_purchase.short_days, base=base)
     say(f"training set: {len(data.X)} rows, mean orders in {H} days {data.targets['orders_in_horizon'].mean():.2f}")

@@ -13,6 +13,9 @@
 -- boundaries are computed once per cutoff (cuts), so orders are only compared with them.
 -- Each "-- step: NAME" query is materialized once as table NAME; "snapshot" runs for each batch of cutoffs
 -- (features/snapshot_engines.py; DuckDB SQL, translated for Spark by sqlglot).
+-- Lines marked "scope" at their end limit the customers to those of table customer_scope (the training sample
+-- of a large shop); they are dropped when every customer is computed. The products' reference prices always
+-- come from every customer's lines, so a customer's features do not depend on the scope.
 
 -- step: order_parts
 -- The lines of one order at one time, summed: an order's lines normally share one time, but if they do not,
@@ -27,6 +30,7 @@ FROM (
            sum(amount) AS value, sum(quantity) AS units, count(*) AS n_lines
     FROM orders
     WHERE customer_id IS NOT NULL
+      AND customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
     GROUP BY customer_id, order_id, is_return, ordered_at
 ) AS parts
 
@@ -165,6 +169,7 @@ line_agg AS (
     FROM line_window l
     JOIN ref_price r ON r.cutoff = l.cutoff AND r.product_id = l.product_id
     LEFT JOIN products p ON p.product_id = l.product_id
+    WHERE l.customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
     GROUP BY l.cutoff, l.customer_id
 )
 SELECT

@@ -8,6 +8,8 @@
 -- seconds, days = seconds / 86400), i.e. when t >= the cutoff's whole second minus N days; those
 -- boundaries are computed once per cutoff (cuts), so events are only compared with them.
 -- DuckDB SQL, run per batch of cutoffs (features/snapshot_engines.py; translated for Spark by sqlglot).
+-- Lines marked "scope" at their end limit the customers to those of table customer_scope (the training sample
+-- of a large shop); they are dropped when every customer is computed.
 
 -- step: snapshot
 WITH cuts AS (
@@ -22,6 +24,7 @@ last_in_interval AS (       -- each customer's last event in each [previous cuto
     FROM sessions s
     JOIN cuts b ON s.occurred_at < b.cutoff AND (b.prev_cutoff IS NULL OR s.occurred_at >= b.prev_cutoff)
     WHERE s.customer_id IS NOT NULL
+      AND s.customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
     GROUP BY b.cutoff, s.customer_id
 ),
 last_seen AS (              -- per cutoff, the customer's latest interval with an event up to that cutoff
@@ -43,6 +46,7 @@ per_session AS (            -- sessions of the last 90 days: their events per wi
     FROM cuts c
     JOIN sessions s ON s.occurred_at < c.cutoff AND s.occurred_at >= c.since_90d
     WHERE s.customer_id IS NOT NULL
+      AND s.customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
     GROUP BY c.cutoff, s.customer_id, s.session_id
 ),
 agg AS (

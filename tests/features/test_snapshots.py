@@ -634,3 +634,82 @@ def test_workspace_as_of_reads_only_the_order_times(tmp_path, tiny_shop):
     want = default_as_of(ws.read_table("orders"))
     assert workspace_as_of(ws) == want == pd.Timestamp(tiny_shop["orders"]["ordered_at"].max()).normalize() + pd.Timedelta(days=1)
     assert str(want.tz) == "UTC"
+
+
+# ------------------------------------------------------------------------------------------------------
+# snapshots for a sample of customers (the training cutoffs of a large shop)
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("view", ["customer_orders", "customer_sessions"])
+@pytest.mark.parametrize("per_batch", [1, 3])
+def test_snapshots_of_some_customers_are_their_rows_of_everyones(edge_shop, view, per_batch):
+    full = compute_view(view, edge_shop, [T1, T2, T3], cutoffs_per_batch=per_batch)
+    ids = sorted(set(full["customer_id"]))[::2]
+    some = compute_view(view, edge_shop, [T1, T2, T3], cutoffs_per_batch=per_batch, customers=[*ids, "NOBODY"])
+    assert 0 < len(some) < len(full)
+    pd.testing.assert_frame_equal(some, full[full["customer_id"].isin(ids)].reset_index(drop=True))
+
+
+def test_reference_prices_of_a_sample_come_from_every_customer(make_orders):
+    """A's price index compares A's price with the median of everyone's (10, 20, 30 -> 20), not of A's alone."""
+    t = "2023-12-01 10:00"
+    orders = make_orders([("O1", "A", "P1", 1, 10.0, t, False), ("O2", "B", "P1", 1, 20.0, t, False),
+                          ("O3", "C", "P1", 1, 30.0, t, False)])
+    some = compute_view("customer_orders", {"orders": orders}, [T1], customers=["A"])
+    assert list(some["customer_id"]) == ["A"]
+    assert some["price_index_365d"].iloc[0] == pytest.approx(0.5, rel=1e-12)
+    assert some["discount_share_365d"].iloc[0] == 1.0
+
+
+def test_product_views_cannot_be_limited_to_customers(tiny_shop, ws):
+    with pytest.raises(ValueError, match="'product_stats' is not a customer view"):
+        compute_view("product_stats", tiny_shop, [T1], customers=["C1"])
+    with pytest.raises(ValueError, match=r"\['product_stats'\] are not customer views"):
+        ensure_snapshots(ws, [T1], customers=["C1"])
+
+
+def test_scope_lines_are_kept_only_for_a_sample():
+    sql = load_view_sql(SQL_DIR / "customer_order_features.sql")
+    scoped = load_view_sql(SQL_DIR / "customer_order_features.sql", scoped=True)
+    assert "customer_scope" not in " ".join(s.sql for s in (*sql.prepare, sql.snapshot))
+    assert "customer_scope" in scoped.prepare[0].sql and "customer_scope" in scoped.snapshot.sql
+    assert scoped.inputs == ("customer_scope", "orders", "products")
+    assert "customer_scope" in to_spark_sql(scoped.snapshot.sql, "test")
+    with pytest.raises(SnapshotSqlError, match="product_features.sql: no line ending in '-- scope'"):
+        load_view_sql(SQL_DIR / "product_features.sql", scoped=True)
+
+
+def test_sampled_cutoffs_are_kept_and_recomputed_for_everyone_when_asked(ws):
+    views = ["customer_orders", "customer_sessions"]
+    full = ensure_snapshots(ws, [T1, T2], only=views)
+    ws.features_dir.joinpath("snapshots.json").unlink()  # start again from nothing
+    calls: list[str] = []
+    ids = ["C1", "C3"]
+    ensure_snapshots(ws, [T3], only=views)
+    sampled = ensure_snapshots(ws, [T1, T2], only=views, customers=ids, progress=calls.append)
+    assert calls == ["customer_orders: 2 snapshot(s) of 2 sampled customers",
+                     "customer_sessions: 2 snapshot(s) of 2 sampled customers"]
+    for view in views:
+        got = sampled[view][sampled[view]["event_timestamp"] < T3].reset_index(drop=True)
+        want = full[view][full[view]["customer_id"].isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want)
+    calls.clear()
+    ensure_snapshots(ws, [T2, T1], only=views, customers=["C3", "C1"], progress=calls.append)
+    assert calls == []  # the same sample: nothing to do
+    ensure_snapshots(ws, [T1], only=views, customers=["C2"], progress=calls.append)
+    assert calls == ["customer_orders: 1 snapshot(s) of 1 sampled customers",
+                     "customer_sessions: 1 snapshot(s) of 1 sampled customers"]
+    calls.clear()
+    again = ensure_snapshots(ws, [T1, T2], only=views, progress=calls.append)  # every customer: recomputed
+    assert calls == ["customer_orders: 2 snapshot(s)", "customer_sessions: 2 snapshot(s)"]
+    for view in views:
+        got = again[view][again[view]["event_timestamp"] < T3].sort_values(["event_timestamp", "customer_id"])
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), full[view])
+        assert not again[view].duplicated(["customer_id", "event_timestamp"]).any()
+    manifest = json.loads((ws.features_dir / "snapshots.json").read_text())
+    assert manifest["views"]["customer_orders"] == sorted(str(t) for t in (T1, T2, T3))
+    assert manifest["samples"]["customer_orders"] == {}
+    calls.clear()
+    ensure_snapshots(ws, [T1], only=views, customers=ids, progress=calls.append)
+    assert calls == []  # computed for everyone covers any sample
