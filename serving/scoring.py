@@ -74,12 +74,25 @@ class NextPurchaseScorer:
         # two models answer the two windows; an order within 30 days is an order within H, so cap the former
         p_short = np.minimum(f["p_purchase_short"].to_numpy(), ph)
         days = median_days_to_next_order(p_short, ph, self.model.short_days, self.model.horizon_days)
-        day0 = pd.Timestamp(as_of).tz_convert("UTC").normalize()
+        dates = next_purchase_dates(as_of, days)
+        purchases, spend, clv = (f[c].to_numpy(dtype="float64") for c in ("expected_purchases", "expected_spend", "clv_12m"))
         for row, i in enumerate(idx):
-            date = None if np.isnan(days[row]) else (day0 + pd.Timedelta(days=float(days[row]))).date().isoformat()
             results[i].update(status="ok", p_purchase_30d=round(float(p_short[row]), 6),
                               p_purchase_horizon=round(float(ph[row]), 6),
-                              expected_purchases=round(float(f["expected_purchases"].iloc[row]), 4),
-                              expected_spend=round(float(f["expected_spend"].iloc[row]), 2),
-                              expected_next_purchase_date=date, clv_12m=round(float(f["clv_12m"].iloc[row]), 2))
+                              expected_purchases=round(float(purchases[row]), 4),
+                              expected_spend=round(float(spend[row]), 2),
+                              expected_next_purchase_date=dates[row], clv_12m=round(float(clv[row]), 2))
         return results
+
+
+def next_purchase_dates(as_of: pd.Timestamp, days: np.ndarray) -> list[str | None]:
+    """ISO dates ``days`` (>= 0, fractional; NaN = none) after the UTC day of ``as_of``: the day the
+    fractional offset falls on, i.e. that day plus the whole days."""
+    day0 = np.datetime64(pd.Timestamp(as_of).tz_convert("UTC").date(), "D")
+    days = np.asarray(days, dtype="float64")
+    known = ~np.isnan(days)
+    out: list[str | None] = [None] * len(days)
+    stamps = (day0 + np.floor(days[known]).astype("timedelta64[D]")).astype(str)
+    for i, stamp in zip(np.flatnonzero(known), stamps):
+        out[i] = str(stamp)
+    return out
