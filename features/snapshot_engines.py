@@ -193,9 +193,13 @@ class DuckDBEngine:
         self.con.execute("SET TimeZone = 'UTC'")
 
     def register(self, name: str, source: TableSource, columns: Sequence[str] | None = None) -> None:
+        """Table ``name``: a frame, an Arrow table (DuckDB only) or a parquet file, optionally only ``columns``."""
+        import pyarrow as pa
+
         cols = ", ".join(columns) if columns else "*"
-        if isinstance(source, pd.DataFrame):
-            self.con.register(f"{name}_frame", source[list(columns)] if columns else source)
+        if isinstance(source, (pd.DataFrame, pa.Table)):
+            self.con.register(f"{name}_frame", source.select(list(columns)) if isinstance(source, pa.Table) and columns
+                              else source[list(columns)] if columns else source)
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} FROM {name}_frame")
         else:
             path = str(source).replace("'", "''")

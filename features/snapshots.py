@@ -327,7 +327,4 @@ def default_as_of(orders: pd.DataFrame | pa.Table) -> pd.Timestamp:
 def workspace_as_of(ws: Workspace) -> pd.Timestamp:
     """:func:`default_as_of` of the workspace's orders, reading only their times (the whole table of a large
     shop takes gigabytes in memory)."""
-    path = ws.table_path("orders")
-    if not path.is_file():
-        ws.read_table("orders")  # raises the workspace's FileNotFoundError, which says what to run
-    return default_as_of(pd.read_parquet(path, columns=["ordered_at"]))
+    return default_as_of(pd.read_parquet(ws.existing_table("orders"), columns=["ordered_at"]))

@@ -64,7 +64,7 @@ class Workspace:
     def has_table(self, name: str) -> bool:
         return self.table_path(name).is_file()
 
-    def _existing_table(self, name: str) -> Path:
+    def existing_table(self, name: str) -> Path:
         """The path of a canonical table; FileNotFoundError saying what to run when it is absent."""
         path = self.table_path(name)
         if not path.is_file():
@@ -79,7 +79,7 @@ class Workspace:
 
         ``columns``: only these columns, in this order (what a stage needs: a large shop's whole orders
         table takes gigabytes in memory); a name the table does not have raises ValueError."""
-        path = self._existing_table(name)
+        path = self.existing_table(name)
         if columns is None:
             return conform(pd.read_parquet(path), TABLES[name], source=str(path))
         subset = _table_columns(name, columns)
@@ -93,7 +93,7 @@ class Workspace:
         grouping. Raises FileNotFoundError / ValueError like :meth:`read_table`."""
         import pyarrow.parquet as pq
 
-        path = self._existing_table(name)
+        path = self.existing_table(name)
         _table_columns(name, columns)
         return pq.read_table(path, columns=list(columns)).replace_schema_metadata(None)
 

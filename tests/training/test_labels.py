@@ -157,3 +157,20 @@ def test_purchase_targets(history):
         assert pd.isna(t.loc[cid, "days_to_next_order"])
     churn = churn_labels(customer_orders(history), T).set_index("customer_id")
     assert ((t["orders_in_horizon"] == 0).astype(int) == churn["churned"]).all()  # one definition
+
+
+def test_customer_orders_from_the_parquet_file_and_the_workspace(history, tmp_path):
+    """The workspace's orders file is read by DuckDB itself: the same frame; a missing file says what to run."""
+    from features.storage import Workspace, write_tables
+    from training.labels import workspace_order_rows
+
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(FileNotFoundError, match="no 'orders' table in workspace .* `ecrm data synthesize`"):
+        workspace_order_rows(ws)
+    write_tables(ws, {"orders": history}, source="test")
+    rows, as_of = workspace_order_rows(ws)
+    pd.testing.assert_frame_equal(rows, customer_orders(history))
+    pd.testing.assert_frame_equal(customer_orders(ws.table_path("orders")), customer_orders(history))
+    assert as_of == history["ordered_at"].max().normalize() + pd.Timedelta(days=1)
+    assert workspace_order_rows(ws, "2024-02-01")[1] == pd.Timestamp("2024-02-01", tz="UTC")
+    assert not any((ws.root / "tmp").glob("duckdb-*"))  # DuckDB's spill folder removed
