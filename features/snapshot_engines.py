@@ -198,8 +198,9 @@ class DuckDBEngine:
 
         cols = ", ".join(columns) if columns else "*"
         if isinstance(source, (pd.DataFrame, pa.Table)):
-            self.con.register(f"{name}_frame", source.select(list(columns)) if isinstance(source, pa.Table) and columns
-                              else source[list(columns)] if columns else source)
+            if columns:
+                source = source.select(list(columns)) if isinstance(source, pa.Table) else source[list(columns)]
+            self.con.register(f"{name}_frame", source)
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} FROM {name}_frame")
         else:
             path = str(source).replace("'", "''")
