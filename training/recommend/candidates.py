@@ -109,6 +109,18 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill=np.nan
     return out
 
 
+def _rows_of(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions in a table sorted by customer whose customer codes are ``rows`` (sorted), given the
+    table's per-customer start positions ``ptr`` (length customers + 1): the same positions, in the
+    same order, as ``np.flatnonzero(np.isin(table_customers, rows))`` without reading the whole table."""
+    lo, hi = ptr[rows], ptr[rows + 1]
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        return np.array([], dtype=np.int64)
+    return np.repeat(lo - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(total)
+
+
 def _rank_within(group: np.ndarray, score: np.ndarray, tie: np.ndarray | None = None) -> np.ndarray:
     """1-based rank of ``score`` (descending) within ``group``; ties by ``tie`` ascending."""
     tie = np.zeros(len(score)) if tie is None else tie
@@ -159,16 +171,25 @@ class CandidateBuilder:
         ci = snap.ci
         self.own_rank_all = _rank_within(ci["cust"].to_numpy(), ci["n_orders"].to_numpy(dtype=float),
                                          ci["last_days"].to_numpy())
+        # a chunk of customers reads only its rows of the customer-item and session tables (both sorted
+        # by key = customer x items + item): per-customer start positions
+        starts = np.arange(snap.n_cust + 1, dtype=np.int64) * n
+        self.ci_ptr = np.searchsorted(snap.ci_key, starts)
+        self.ci_cols = {c: ci[c].to_numpy(dtype=float) for c in
+                        ("n_orders", "qty", "last_days", "first_days", "own_gap", "n_season", "n_recent")}
+        self.sess_ptr = np.searchsorted(snap.sess_key, starts) if snap.has_sessions else None
+        self.sess_cols = ({c: snap.sess[c].to_numpy(dtype=float) for c in ("views", "carts", "last_days")}
+                          if snap.has_sessions else None)
+        self.X = snap.history_matrix("binary")
 
     # -- sources ---------------------------------------------------------------------------------
     def _pairs(self, rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Non-EASE source keys and score arrays for customer codes ``rows`` (sorted)."""
         snap, cfg, n = self.snap, self.cfg, self.snap.n_items
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        ci = snap.ci
-        c = ci["cust"].to_numpy()
-        sel = np.isin(c, rows) & (self.own_rank_all <= cfg.n_own)
-        out["own"] = (ci["key"].to_numpy()[sel], self.own_rank_all[sel])
+        sel = _rows_of(self.ci_ptr, rows)
+        sel = sel[self.own_rank_all[sel] <= cfg.n_own]
+        out["own"] = (snap.ci_key[sel], self.own_rank_all[sel])
         Wr = self.W[rows]
         for name, S, top in (("together", self.models.together, cfg.n_together),
                              ("similar", self.models.similar, cfg.n_similar)):
@@ -200,9 +221,7 @@ class CandidateBuilder:
             ks = [rows[r].astype(np.int64) * n + by_cat[cat] for r, cat in zip(cr, cc) if cat in by_cat]
             out["category"] = (np.concatenate(ks) if ks else np.array([], dtype=np.int64), None)
         if snap.has_sessions and len(snap.sess_key):
-            sc = snap.sess_key // n
-            sel = np.isin(sc, rows)
-            out["session"] = (snap.sess_key[sel], None)
+            out["session"] = (snap.sess_key[_rows_of(self.sess_ptr, rows)], None)
         return out
 
     def build(self, rows: np.ndarray, chunk: int = 1024) -> pd.DataFrame:
@@ -218,7 +237,7 @@ class CandidateBuilder:
         keys_parts, ease_parts, ease_rel_parts, ease_rank_parts = [], [], [], []
         upos = np.full(n, -1, dtype=np.int64)
         upos[models.ease_items] = np.arange(len(models.ease_items))
-        X = snap.history_matrix("binary")
+        X = self.X
         for lo in range(0, len(rows), chunk):
             r = rows[lo:lo + chunk]
             a, b = np.searchsorted(base_keys, [r[0] * n, (r[-1] + 1) * n])
@@ -249,26 +268,26 @@ class CandidateBuilder:
         f: dict[str, np.ndarray] = {"cust": cust, "item": item, "key": key}
         f["s_ease"], f["rel_ease"], f["rank_ease"] = (np.concatenate(ease_parts), np.concatenate(ease_rel_parts),
                                                       np.concatenate(ease_rank_parts))
-        # own history
-        ci = snap.ci
-        ck = ci["key"].to_numpy()
-        n_orders = _lookup(ck, ci["n_orders"].to_numpy(float), key, 0.0)
+        # own history: the customer-item rows of these customers only
+        at = _rows_of(self.ci_ptr, rows)
+        ck = snap.ci_key[at]
+        own = lambda col, fill=np.nan: _lookup(ck, self.ci_cols[col][at], key, fill)  # noqa: E731
+        n_orders = own("n_orders", 0.0)
         f["bought"] = (n_orders > 0).astype(float)
         f["n_orders"] = n_orders
         f["order_share"] = n_orders / np.maximum(snap.cust_orders[cust], 1.0)
-        f["log_qty"] = np.log1p(np.maximum(_lookup(ck, ci["qty"].to_numpy(float), key, 0.0), 0.0))
-        last = _lookup(ck, ci["last_days"].to_numpy(float), key)
+        f["log_qty"] = np.log1p(np.maximum(own("qty", 0.0), 0.0))
+        last = own("last_days")
         f["days_since_last"] = last
-        f["days_since_first"] = _lookup(ck, ci["first_days"].to_numpy(float), key)
-        own_gap = _lookup(ck, ci["own_gap"].to_numpy(float), key)
+        f["days_since_first"] = own("first_days")
+        own_gap = own("own_gap")
         f["own_gap"] = own_gap
         interval = np.where(np.isnan(snap.item_interval), snap.global_interval, snap.item_interval)
         f["since_last_vs_interval"] = last / np.maximum(interval[item], 1.0)
         f["since_last_vs_own_gap"] = last / np.maximum(own_gap, 1.0)
-        f["n_season"] = (_lookup(ck, ci["n_season"].to_numpy(float), key, 0.0) if snap.season_known
-                         else np.full(len(key), np.nan))
-        f["n_recent"] = _lookup(ck, ci["n_recent"].to_numpy(float), key, 0.0)
-        f["rank_own"] = _lookup(ck, self.own_rank_all, key)
+        f["n_season"] = own("n_season", 0.0) if snap.season_known else np.full(len(key), np.nan)
+        f["n_recent"] = own("n_recent", 0.0)
+        f["rank_own"] = _lookup(ck, self.own_rank_all[at], key)
         # collaborative sources
         for name in ("together", "similar"):
             keys_s, vals_s = src[name]
@@ -311,11 +330,12 @@ class CandidateBuilder:
             f["cat_trend"] = np.where(ok, snap.cat_trend[np.maximum(icat, 0)], np.nan)
             f["rank_category"] = self.cat_rank_all[item]
         if snap.has_sessions:
-            sk = snap.sess_key
-            s = snap.sess
-            f["views"] = _lookup(sk, s["views"].to_numpy(float), key, 0.0)
-            f["carts"] = _lookup(sk, s["carts"].to_numpy(float), key, 0.0)
-            f["sess_last_days"] = _lookup(sk, s["last_days"].to_numpy(float), key)
+            at = _rows_of(self.sess_ptr, rows)
+            sk = snap.sess_key[at]
+            s = self.sess_cols
+            f["views"] = _lookup(sk, s["views"][at], key, 0.0)
+            f["carts"] = _lookup(sk, s["carts"][at], key, 0.0)
+            f["sess_last_days"] = _lookup(sk, s["last_days"][at], key)
         df = pd.DataFrame(f)
         for col in df.columns[3:]:
             df[col] = df[col].astype(np.float32)

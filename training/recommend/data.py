@@ -190,6 +190,89 @@ def _group_median(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _starts(*sorted_cols: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal rows in columns sorted together (one or more arrays)."""
+    n = len(sorted_cols[0])
+    if n == 0:
+        return np.array([], dtype=np.int64)
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for col in sorted_cols:
+        change[1:] |= col[1:] != col[:-1]
+    return np.flatnonzero(change)
+
+
+def _group_sort(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Positions that sort rows by (``major``, ``minor``), both non-negative integers; rows equal in both
+    come in any order. One quicksort of a combined 64-bit key where it fits (3-4x faster than a lexsort
+    at tens of millions of rows)."""
+    if len(major) == 0:
+        return np.array([], dtype=np.int64)
+    span = int(minor.max()) + 1
+    if (int(major.max()) + 1) * span < 2 ** 62:
+        return np.argsort(major.astype(np.int64) * span + minor)
+    return np.lexsort((minor, major))
+
+
+def _order_items(key: np.ndarray, order: np.ndarray, days: np.ndarray, cust: np.ndarray, item: np.ndarray,
+                 qty: np.ndarray) -> dict[str, np.ndarray]:
+    """One row per (customer-item ``key``, order) from sale lines: ``days`` (latest line), ``qty`` (sum),
+    ``cust``, ``item``; ordered by key, then days descending, then first appearance in the lines.
+    Sorting instead of hashing: pandas' group-by of 32M lines (1M customers) took minutes."""
+    srt = _group_sort(key, order)
+    ks, os_ = key[srt], order[srt]
+    start = _starts(ks, os_)
+    if len(start) == 0:
+        return {"key": key[:0], "days": days[:0], "cust": cust[:0], "item": item[:0], "qty": qty[:0]}
+    first = np.minimum.reduceat(srt, start)  # each group's first line
+    g_days = np.maximum.reduceat(days[srt], start)
+    g_qty = np.add.reduceat(qty[srt], start)
+    g_key = ks[start]
+    # usually already in order (an order's lines share a time, order codes follow time): checked, else sorted
+    same = g_key[1:] == g_key[:-1]
+    later = (g_days[1:] < g_days[:-1]) | ((g_days[1:] == g_days[:-1]) & (first[1:] > first[:-1]))
+    if not np.all(~same | later):
+        o = np.lexsort((first, -g_days, g_key))
+        g_key, g_days, first, g_qty = g_key[o], g_days[o], first[o], g_qty[o]
+    return {"key": g_key, "days": g_days, "cust": cust[first], "item": item[first], "qty": g_qty}
+
+
+def _customer_items(ol: dict[str, np.ndarray], season: np.ndarray, recent: np.ndarray) -> pd.DataFrame:
+    """Per customer-item key (sorted): cust, item, n_orders, qty, first_days, last_days, n_season,
+    n_recent, own_gap (the customer's mean gap between orders of the item; NaN for one order)."""
+    start = _starts(ol["key"])
+    n = len(ol["key"])
+    sizes = np.diff(np.r_[start, n]).astype(np.int64)
+    reduce = lambda f, a: f.reduceat(a, start) if len(start) else a[:0]  # noqa: E731
+    ci = pd.DataFrame({
+        "key": ol["key"][start], "cust": ol["cust"][start], "item": ol["item"][start], "n_orders": sizes,
+        "qty": reduce(np.add, ol["qty"]), "first_days": reduce(np.maximum, ol["days"]),
+        "last_days": reduce(np.minimum, ol["days"]),
+        "n_season": reduce(np.add, season.astype(np.int64)), "n_recent": reduce(np.add, recent.astype(np.int64)),
+    }, copy=False)  # fresh arrays: no copy into one block
+    ci["own_gap"] = np.where(ci["n_orders"] > 1, (ci["first_days"] - ci["last_days"])
+                             / (ci["n_orders"] - 1).clip(lower=1), np.nan)
+    return ci
+
+
+def _customer_orders(cust: np.ndarray, order: np.ndarray, days: np.ndarray, n_cust: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per customer code: number of orders, and the days before the cutoff of the last and the first
+    (NaN without orders), each order counted at its first line (lines in time order)."""
+    srt = _group_sort(cust, order)
+    start = _starts(cust[srt], order[srt])
+    first = np.minimum.reduceat(srt, start) if len(start) else srt
+    pc, pd_ = cust[first], days[first]
+    orders = np.bincount(pc, minlength=n_cust).astype(float)
+    last = np.full(n_cust, np.nan)
+    first = np.full(n_cust, np.nan)
+    cs = _starts(pc)
+    if len(cs):
+        last[pc[cs]] = np.minimum.reduceat(pd_, cs)
+        first[pc[cs]] = np.maximum.reduceat(pd_, cs)
+    return orders, last, first
+
+
 class Snapshot:
     """Statistics as of ``cutoff`` (events strictly before it), from an :class:`Encoded`.
 
@@ -202,42 +285,32 @@ class Snapshot:
         self.cutoff = as_utc(cutoff)
         self.horizon_days = int(horizon_days)
         c_us = _ts_us(self.cutoff)
-        m = enc.t < c_us
-        cust, item, order = enc.cust[m], enc.item[m], enc.order[m]
-        days = (c_us - enc.t[m]) / DAY_US
-        price = enc.price[m]
+        k = int(np.searchsorted(enc.t, c_us, side="left"))  # Encoded lines are in time order
+        cust, item, order = enc.cust[:k], enc.item[:k], enc.order[:k]
+        days = (c_us - enc.t[:k]) / DAY_US
+        price = enc.price[:k]
         n_items, n_cust = enc.n_items, enc.n_cust
         self.n_items, self.n_cust = n_items, n_cust
         key = cust.astype(np.int64) * n_items + item
-
-        # one row per (order, item): times bought counts orders, not lines
-        ol = pd.DataFrame({"key": key, "order": order, "days": days, "cust": cust, "item": item,
-                           "qty": enc.qty[m]})
-        ol = ol.groupby(["key", "order"], sort=False, as_index=False).agg(
-            days=("days", "max"), cust=("cust", "first"), item=("item", "first"), qty=("qty", "sum"))
-        ol = ol.sort_values(["key", "days"], ascending=[True, False], kind="stable")
         season_lo, season_hi = YEAR_DAYS - horizon_days, YEAR_DAYS  # days before the cutoff
         self.season_known = (c_us - enc.data_start) / DAY_US >= YEAR_DAYS
-        ol["season"] = (ol["days"] > season_lo) & (ol["days"] <= season_hi)
-        ol["recent"] = ol["days"] <= POPULAR_DAYS
-        g = ol.groupby("key", sort=True)
-        ci = g.agg(cust=("cust", "first"), item=("item", "first"), n_orders=("order", "size"),
-                   qty=("qty", "sum"), first_days=("days", "max"), last_days=("days", "min"),
-                   n_season=("season", "sum"), n_recent=("recent", "sum")).reset_index()
-        # a customer's own gap between purchases of the item, on distinct days
-        ci["own_gap"] = np.where(ci["n_orders"] > 1, (ci["first_days"] - ci["last_days"])
-                                 / (ci["n_orders"] - 1).clip(lower=1), np.nan)
+
+        # one row per (order, item): times bought counts orders, not lines
+        ol = _order_items(key, order, days, cust, item, enc.qty[:k])
+        ol_season = (ol["days"] > season_lo) & (ol["days"] <= season_hi)
+        ol_recent = ol["days"] <= POPULAR_DAYS
+        ci = _customer_items(ol, ol_season, ol_recent)
         self.ci = ci
         self.ci_key = ci["key"].to_numpy()
 
         # item repurchase interval: median gap between consecutive purchase days of one customer
-        day = np.floor(ol["days"].to_numpy())
-        k = ol["key"].to_numpy()
-        dd = pd.DataFrame({"key": k, "day": day, "item": ol["item"].to_numpy()}).drop_duplicates(["key", "day"])
-        kk, dy = dd["key"].to_numpy(), dd["day"].to_numpy()
+        day = np.floor(ol["days"])
+        k_ol = ol["key"]
+        new_day = np.r_[True, (k_ol[1:] != k_ol[:-1]) | (day[1:] != day[:-1])]  # first of its (key, day)
+        kk, dy, di = k_ol[new_day], day[new_day], ol["item"][new_day]
         same = np.r_[False, kk[1:] == kk[:-1]]
         gaps = (np.r_[np.nan, dy[:-1]] - dy)[same]
-        self.item_interval = _group_median(dd["item"].to_numpy()[same], gaps, n_items)
+        self.item_interval = _group_median(di[same], gaps, n_items)
         self.global_interval = float(np.nanmedian(gaps)) if len(gaps) else np.nan
 
         # item popularity = distinct buyers in a window
@@ -264,21 +337,12 @@ class Snapshot:
         self.item_price = np.where(np.isnan(med), med_all, med)
         self.item_price = np.where(np.isnan(self.item_price), enc.catalog_price, self.item_price)
         # trending: purchases (order x item) weighted with a two-week half-life
-        self.trend_score = np.bincount(ol["item"].to_numpy(), weights=0.5 ** (ol["days"].to_numpy() / 14.0),
-                                       minlength=n_items)
+        self.trend_score = np.bincount(ol["item"], weights=0.5 ** (ol["days"] / 14.0), minlength=n_items)
         # smoothed ratio of recent to popularity-window buyers (per 30 days)
         self.trend_ratio = (self.buyers_recent + 1.0) / (self.buyers_pop * RECENT_DAYS / POPULAR_DAYS + 1.0)
 
-        # customers
-        co = pd.DataFrame({"cust": cust, "order": order, "days": days}).drop_duplicates(["cust", "order"])
-        cg = co.groupby("cust")
-        self.cust_orders = np.zeros(n_cust)
-        self.cust_last_days = np.full(n_cust, np.nan)
-        self.cust_first_days = np.full(n_cust, np.nan)
-        idx = cg.size().index.to_numpy()
-        self.cust_orders[idx] = cg.size().to_numpy()
-        self.cust_last_days[idx] = cg["days"].min().to_numpy()
-        self.cust_first_days[idx] = cg["days"].max().to_numpy()
+        # customers: orders, days since the last and the first (of each order's first line)
+        self.cust_orders, self.cust_last_days, self.cust_first_days = _customer_orders(cust, order, days, n_cust)
         self.cust_items = np.bincount(ci["cust"].to_numpy(), minlength=n_cust).astype(float)
         lp = np.log(np.maximum(price, 1e-6))
         cnt = np.bincount(cust, minlength=n_cust)
@@ -289,9 +353,9 @@ class Snapshot:
         self.has_categories = enc.has_categories
         if self.has_categories:
             n_cat = len(enc.cat_names)
-            cat = enc.item_cat[ol["item"].to_numpy()]
+            cat = enc.item_cat[ol["item"]]
             ok = cat >= 0
-            oc = ol["cust"].to_numpy()[ok]
+            oc = ol["cust"][ok]
             M = sp.csr_matrix((np.ones(ok.sum()), (oc, cat[ok])), shape=(n_cust, n_cat))
             tot = np.asarray(M.sum(axis=1)).ravel()
             self.cust_cat_share = sp.csr_matrix(sp.diags(1.0 / np.maximum(tot, 1)) @ M)

@@ -153,3 +153,72 @@ def test_stored_lists_match_a_pandas_reference():
         code = getattr(m, f"{name}_code_")
         bought = df.set_index(["cust", "item"])["bought"].loc[list(zip(want["cust"], want["item"]))].to_numpy() > 0
         np.testing.assert_array_equal(code == 0, bought)  # R_BOUGHT exactly for the customer's own items
+
+
+def _messy_encoded(seed: int = 0):
+    """An Encoded shop whose orders repeat items on several lines and spread their lines over time."""
+    from training.recommend.data import Encoded
+
+    rng = np.random.default_rng(seed)
+    n_lines = 3000
+    order = rng.integers(0, 400, n_lines)
+    start = pd.Timestamp("2023-01-01", tz="UTC")
+    base = start + pd.to_timedelta(rng.integers(0, 500, 400), unit="D")  # a time per order
+    jitter = pd.to_timedelta(np.where(rng.random(n_lines) < 0.1, rng.integers(1, 60 * 86400, n_lines), 0), unit="s")
+    orders = pd.DataFrame({
+        "order_id": [f"O{o}" for o in order], "customer_id": [f"C{o % 37}" for o in order],
+        "product_id": [f"P{p}" for p in rng.integers(0, 25, n_lines)],
+        "quantity": rng.integers(1, 6, n_lines).astype(float), "unit_price": rng.random(n_lines) * 10 + 1,
+        "ordered_at": base[order] + jitter, "is_return": rng.random(n_lines) < 0.03})
+    return Encoded(orders.sample(frac=1.0, random_state=seed), None, None, start + pd.Timedelta(days=520))
+
+
+def test_snapshot_customer_items_match_pandas_group_by():
+    """The sort-based per-(customer, item) table and customer counts equal a pandas group-by of the lines
+    (lines of one order at different times, the same item on several lines of an order)."""
+    from training.recommend.data import DAY_US, Snapshot, _ts_us
+
+    enc = _messy_encoded()
+    cutoff = pd.Timestamp("2024-01-10", tz="UTC")
+    snap = Snapshot(enc, cutoff, 90)
+    m = enc.t < _ts_us(cutoff)
+    days = (_ts_us(cutoff) - enc.t[m]) / DAY_US
+    lines = pd.DataFrame({"key": enc.cust[m].astype(np.int64) * enc.n_items + enc.item[m], "order": enc.order[m],
+                          "days": days, "cust": enc.cust[m], "item": enc.item[m], "qty": enc.qty[m]})
+    ol = lines.groupby(["key", "order"], as_index=False).agg(days=("days", "max"), qty=("qty", "sum"),
+                                                             cust=("cust", "first"), item=("item", "first"))
+    ol["recent"] = ol["days"] <= 90
+    want = ol.groupby("key").agg(cust=("cust", "first"), item=("item", "first"), n_orders=("order", "size"),
+                                 qty=("qty", "sum"), first_days=("days", "max"), last_days=("days", "min"),
+                                 n_recent=("recent", "sum")).reset_index()
+    got = snap.ci[want.columns]
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_dtype=False)
+    # repurchase interval: gaps between a customer's distinct purchase days of the item, median per item
+    dd = ol.assign(day=np.floor(ol["days"])).drop_duplicates(["key", "day"]).sort_values(["key", "day"])
+    dd["gap"] = dd.groupby("key")["day"].diff()
+    interval = dd.dropna(subset=["gap"]).groupby("item")["gap"].median()
+    assert len(interval) > 5
+    np.testing.assert_array_equal(snap.item_interval[interval.index], interval.to_numpy())
+    assert np.isnan(np.delete(snap.item_interval, interval.index)).all()
+    co = lines.drop_duplicates(["cust", "order"]).groupby("cust")["days"]  # an order at its first line
+    np.testing.assert_array_equal(snap.cust_orders[co.size().index], co.size().to_numpy())
+    np.testing.assert_array_equal(snap.cust_last_days[co.min().index], co.min().to_numpy())
+    np.testing.assert_array_equal(snap.cust_first_days[co.max().index], co.max().to_numpy())
+
+
+def test_candidates_of_some_customers_equal_their_rows_among_all():
+    """A chunk of customers (not contiguous, as the rankers' training samples) gets exactly the rows it
+    gets when every customer's candidates are built at once."""
+    from training.recommend.candidates import CandidateBuilder, CandidateConfig, fit_cutoff_models
+    from training.recommend.data import Snapshot
+
+    enc = _messy_encoded(1)
+    snap = Snapshot(enc, pd.Timestamp("2024-03-01", tz="UTC"), 90)
+    cfg = CandidateConfig()
+    builder = CandidateBuilder(snap, fit_cutoff_models(snap, 20.0, cfg), cfg)
+    everyone = builder.build(np.arange(enc.n_cust))
+    some = np.array([1, 4, 5, 11, 30])
+    got = builder.build(some)
+    want = everyone[everyone["cust"].isin(some)]
+    assert len(got) > 0 and set(got["cust"]) == set(some)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
