@@ -198,14 +198,16 @@ def ease_scores(X_u: sp.csr_matrix, B: np.ndarray) -> np.ndarray:
 
 
 def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAMBDAS, k: int = 10,
-                       min_buyers: int = 2, max_items: int = 5000, lookback_days: int = YEAR_DAYS) -> tuple[float, dict]:
+                       min_buyers: int = 2, max_items: int = 5000, lookback_days: int = YEAR_DAYS,
+                       snap: Snapshot | None = None) -> tuple[float, dict]:
     """The ``lam`` with the best mean NDCG@k of the ``discovery`` list at ``cutoff`` (ties: larger lam).
 
     Fit on interactions before ``cutoff``, scored on the items each customer with an order in the
     ``lookback_days`` before it bought in ``[cutoff, cutoff + H)`` and had never bought before. All of
-    it lies before ``enc.as_of`` when ``cutoff + H <= as_of``. Returns (lam, {lam: ndcg}).
+    it lies before ``enc.as_of`` when ``cutoff + H <= as_of``. ``snap``: the snapshot at ``cutoff`` if
+    already computed. Returns (lam, {lam: ndcg}).
     """
-    snap = Snapshot(enc, cutoff, horizon_days)
+    snap = Snapshot(enc, cutoff, horizon_days) if snap is None else snap
     uni = ease_universe(snap, min_buyers, max_items)
     X = snap.history_matrix("binary")
     eligible = np.flatnonzero(snap.cust_last_days <= lookback_days)

@@ -121,6 +121,11 @@ def _rows_of(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.repeat(lo - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(total)
 
 
+def _starts_of(sorted_values: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal values in a sorted (or grouped) array."""
+    return np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+
+
 def _rank_within(group: np.ndarray, score: np.ndarray, tie: np.ndarray | None = None) -> np.ndarray:
     """1-based rank of ``score`` (descending) within ``group``; ties by ``tie`` ascending."""
     tie = np.zeros(len(score)) if tie is None else tie
@@ -356,7 +361,9 @@ class CandidateBuilder:
             S = sp.csr_matrix(self.models.together, copy=True)
             S.sort_indices()
             s_keys = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * S.shape[1] + S.indices
-            self._contrib_cache = (sp.csr_matrix(self.W), S, s_keys)
+            W = sp.csr_matrix(self.W, copy=True)
+            W.sort_indices()
+            self._contrib_cache = (W, S, s_keys)
         W, S, s_keys = self._contrib_cache
         n = S.shape[1]
         cust = np.asarray(cust, dtype=np.int64)
@@ -373,8 +380,13 @@ class CandidateBuilder:
         pair, h, contrib = pair[ok], h[ok], W.data[pos[ok]] * s[ok]
         ok = contrib > 0
         pair, h, contrib = pair[ok], h[ok], contrib[ok]
-        order = np.lexsort((h, -contrib, pair))
-        pair_o, h_o = pair[order], h[order]
-        first = np.r_[True, pair_o[1:] != pair_o[:-1]]
-        out[pair_o[first]] = h_o[first]
+        if len(pair) == 0:
+            return out
+        # pairs are contiguous and, within a pair, the customer's items ascending: the first item with
+        # the pair's largest contribution wins (no sort)
+        start = _starts_of(pair)
+        best = np.repeat(np.maximum.reduceat(contrib, start), np.diff(np.r_[start, len(pair)]))
+        top = np.flatnonzero(contrib == best)
+        top = top[np.r_[True, pair[top[1:]] != pair[top[:-1]]]]
+        out[pair[top]] = h[top]
         return out

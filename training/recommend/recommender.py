@@ -217,14 +217,15 @@ class Recommender:
         return np.sort(rng.choice(rows, size=int(cap), replace=False))
 
     def _cutoff_chunks(self, enc: Encoded, cutoff, horizon_days: int, lam: float | None, cfg: CandidateConfig,
-                       code: int) -> tuple[Iterable[pd.DataFrame], dict]:
+                       code: int, snap: Snapshot | None = None) -> tuple[Iterable[pd.DataFrame], dict]:
         """Labelled candidates at one cutoff, in chunks of ``build_chunk`` customers (customer order):
         the customers with an order in the lookback who bought in the horizon (at most
         ``max_training_customers``, :meth:`_training_customers`). Chunks carry the features, ``cust``,
         ``bought``, ``label`` (int8) and ``cutoff`` (= ``code``, int16). Also returns a dict with the
         number of (customer, item) pairs those customers bought (``n_labels``) and of buyers before
-        sampling (``buyers``), filled before the first chunk is built."""
-        snap = Snapshot(enc, cutoff, horizon_days)
+        sampling (``buyers``), filled before the first chunk is built. ``snap``: the snapshot at ``cutoff``
+        if already computed."""
+        snap = Snapshot(enc, cutoff, horizon_days) if snap is None else snap
         labels = enc.labels(cutoff, horizon_days)
         buyers = unique_ints(labels // enc.n_items)
         rows = buyers[snap.cust_last_days[buyers] <= self.lookback_days]
@@ -319,21 +320,25 @@ class Recommender:
         return model, info
 
     def _training_data(self, enc: Encoded, cuts: list, valid_cut, horizon_days: int, lam: float | None,
-                       cfg: CandidateConfig, say: Callable[[str], None]) -> dict:
+                       cfg: CandidateConfig, say: Callable[[str], None], snaps: dict | None = None) -> dict:
         """The rankers' training and validation rows, built cutoff by cutoff and chunk by chunk so that only
         the kept rows accumulate: per list (``all``; ``discovery`` = the never-bought candidates), the
         queries with a positive, the training ones with their negatives sampled (:meth:`_sample_negatives`,
-        one generator per list over the rows in order, exactly as if sampled after concatenating them)."""
+        one generator per list over the rows in order, exactly as if sampled after concatenating them).
+        ``snaps``: snapshots already computed, by cutoff, taken out as they are used (the validation
+        cutoff's, shared with the choice of EASE's lambda); the validation cutoff comes first, so that its
+        snapshot is released before the training cutoffs' are built."""
         lists = ("all", "discovery") if self.discovery_model else ("all",)
         rng = {name: np.random.default_rng(self.random_state) for name in lists}
         parts: dict = {name: [] for name in lists}
         vparts: dict = {name: [] for name in lists}
         out: dict = {"cutoffs": [], "positives": 0, "n_labels": 0, "buyers": [], "customers": [],
                      "rows_before": dict.fromkeys(lists, 0), "positives_by_list": dict.fromkeys(lists, 0)}
-        for code, c in enumerate([*cuts, valid_cut]):
+        for code, c in [(len(cuts), valid_cut), *enumerate(cuts)]:
             validation = code == len(cuts)
             say(f"candidates at {c.date()}" + (" (validation)" if validation else ""))
-            chunks, stats = self._cutoff_chunks(enc, c, horizon_days, lam, cfg, code)
+            chunks, stats = self._cutoff_chunks(enc, c, horizon_days, lam, cfg, code,
+                                                snap=(snaps or {}).pop(c, None))
             any_rows = False
             for df in chunks:
                 any_rows = True
@@ -396,12 +401,15 @@ class Recommender:
                       "has_categories": enc.has_categories, "has_sessions": enc.has_sessions}
         self.features_ = feature_names(enc.has_categories, enc.has_sessions)
 
-        lam = None
+        lam, snaps = None, {}
         if valid_cut >= start + min_history:
             say(f"EASE lambda on {valid_cut.date()}")
+            valid_snap = Snapshot(enc, valid_cut, horizon_days)
             lam, lam_scores = choose_ease_lambda(enc, valid_cut, horizon_days, self.ease_lambdas,
                                                  min_buyers=cfg.ease_min_buyers, max_items=cfg.ease_max_items,
-                                                 lookback_days=self.lookback_days)
+                                                 lookback_days=self.lookback_days, snap=valid_snap)
+            snaps = {valid_cut: valid_snap}
+            del valid_snap
             info["ease_lambda_scores"] = lam_scores
         if lam is None:
             lam = float(self.ease_lambdas[len(self.ease_lambdas) // 2])
@@ -410,7 +418,7 @@ class Recommender:
 
         self.ranker_all_ = self.ranker_discovery_ = None
         if self.use_ranker and train_cuts and valid_cut >= start + min_history:
-            data = self._training_data(enc, train_cuts, valid_cut, horizon_days, lam, cfg, say)
+            data = self._training_data(enc, train_cuts, valid_cut, horizon_days, lam, cfg, say, snaps)
             train, valid = data["train"], data["valid"]
             if train["all"] is not None and data["positives"] > 0:
                 info["training_cutoffs"] = [str(c.date()) for c in data["cutoffs"]]
@@ -432,6 +440,7 @@ class Recommender:
                         train["discovery"], data["rows_before"]["discovery"], valid["discovery"], self.features_,
                         name="discovery")
             del data, train, valid
+        snaps.clear()  # (unused without rankers)
         info["ranker"] = "lambdarank" if self.ranker_all_ is not None else "fallback ordering (too little history)"
 
         say(f"lists as of {self.as_of_.date()}")
