@@ -55,7 +55,8 @@ def _train_recommender_in_child(settings: Settings, ws_root: str) -> str:
     are scored with ``compute.threads`` threads: by then the customer models are done)."""
     from training.recommend_pipeline import train_recommender
 
-    return train_recommender(settings, Workspace(Path(ws_root)), progress=_child_progress).message
+    # one thread: the parent trains the customer models on the other core meanwhile
+    return train_recommender(settings, Workspace(Path(ws_root)), progress=_child_progress, fit_jobs=1).message
 
 
 def _load_online_store(settings: Settings, ws: Workspace) -> str:

@@ -105,12 +105,13 @@ def recommender_inputs(ws: Workspace, compact: bool = False, sessions_since=None
     return orders, products, sessions
 
 
-def build_recommender(cfg: RecommenderSettings, predict_jobs: int = 1) -> Recommender:
-    """An unfitted recommender configured from the settings; its lists are scored with ``predict_jobs``
-    threads (``compute.threads`` when training: the scores do not depend on it)."""
+def build_recommender(cfg: RecommenderSettings, predict_jobs: int = 1, fit_jobs: int = 1) -> Recommender:
+    """An unfitted recommender configured from the settings; its rankers are fitted with ``fit_jobs``
+    threads and its lists scored with ``predict_jobs`` (``compute.threads`` when training alone; neither
+    changes the trees or the lists: the rankers' histograms are built per feature, ``force_col_wise``)."""
     return Recommender(lookback_days=cfg.lookback_days, cutoff_step_days=cfg.cutoff_step_days,
                        list_size=cfg.list_size, max_training_customers=cfg.max_training_customers,
-                       predict_jobs=predict_jobs)
+                       predict_jobs=predict_jobs, n_jobs=fit_jobs)
 
 
 def _config_hash(cfg: RecommenderSettings) -> str:
@@ -123,8 +124,11 @@ def _config_hash(cfg: RecommenderSettings) -> str:
 
 
 def train_recommender(settings: Settings, ws: Workspace, as_of=None, progress: Progress | None = None,
-                      force: bool = False) -> RecommenderTrainResult:
-    """Fit, log and register the recommender on events strictly before ``as_of``."""
+                      force: bool = False, fit_jobs: int | None = None) -> RecommenderTrainResult:
+    """Fit, log and register the recommender on events strictly before ``as_of``. Its rankers and the
+    numpy/scipy work of the fit use ``fit_jobs`` threads (default ``compute.threads``; 1 while another
+    process trains at the same time, as in ``ecrm demo``: more threads than free cores were many times
+    slower per tree)."""
     say = progress or (lambda _m: None)
     cfg = settings.recommender
     if not cfg.enabled:
@@ -150,7 +154,8 @@ def train_recommender(settings: Settings, ws: Workspace, as_of=None, progress: P
         return RecommenderTrainResult(None, run_id=ref.run_id, version=ref.version, alias=alias, skipped=True,
                                       message=msg)
 
-    model = build_recommender(cfg, settings.compute.threads).fit(
+    threads = settings.compute.threads
+    model = build_recommender(cfg, threads, threads if fit_jobs is None else fit_jobs).fit(
         orders, products, sessions, as_of=as_of, horizon_days=cfg.horizon_days,
         training_cutoffs=cfg.training_cutoffs, progress=say)
     info = model.fit_info_

@@ -26,8 +26,12 @@
    the ``all`` settings its score varied with the seed and the number of trees more than it beat EASE
    by. ``min_child_samples`` never exceeds the training rows divided by twice the leaves, so small
    shops still grow trees. Deterministic (fixed seeds,
-   ``deterministic=True``); LightGBM and numpy/scipy BLAS use ``n_jobs`` threads (default 1: on a
-   shared 2-core machine more threads were many times slower per tree). Scoring the candidates of every
+   ``deterministic=True``); the rankers are fitted with ``n_jobs`` threads (default 1: on a shared
+   2-core machine more threads were many times slower per tree; alone on 2 cores, 2 threads fit 1.8x
+   faster) and the same trees whatever their number (histograms per feature, ``force_col_wise``; only
+   the validation NDCG LightGBM reports, summed over threads, may differ in its last bits), and
+   numpy/scipy BLAS always use one thread in the fit, so that EASE's weights, and with them the lists,
+   do not depend on the machine's cores either. Scoring the candidates of every
    customer for the lists uses ``predict_jobs`` threads: prediction splits the rows over threads and its
    scores do not depend on their number (at 20k customers, 2 threads: lists 34 -> 25 s).
 4. At ``t``: candidates for every known customer, scored in chunks of ``build_chunk`` customers; the
@@ -374,9 +378,10 @@ class Recommender:
             progress: Callable[[str], None] | None = None) -> "Recommender":
         """Fit on events strictly before ``as_of`` (default: the day after the last order line).
 
-        numpy / scipy (BLAS) run with at most ``n_jobs`` threads during the fit, like LightGBM.
+        numpy / scipy (BLAS) run on one thread during the fit (its results do not depend on the cores);
+        LightGBM with ``n_jobs``.
         """
-        with thread_limit(self.n_jobs):
+        with thread_limit(1):
             return self._fit(orders, products, sessions, as_of=as_of, horizon_days=horizon_days,
                              training_cutoffs=training_cutoffs, progress=progress)
 
@@ -463,7 +468,7 @@ class Recommender:
         and EASE ``lambda`` (nothing is learned: this is what ``ecrm score --as-of`` does)."""
         if not hasattr(self, "features_"):
             raise RuntimeError("this Recommender is not fitted yet: call fit() first")
-        with thread_limit(self.n_jobs):
+        with thread_limit(1):  # as in fit(): EASE's weights the same on any machine
             self.as_of_ = as_utc(as_of)
             if progress is not None:
                 progress(f"lists as of {self.as_of_.date()}")
