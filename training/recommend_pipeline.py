@@ -24,6 +24,7 @@ from configs.settings import RecommenderSettings, Settings
 from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
 from training.recommend import Recommender
+from training.recommend.data import Encoded
 from training.registry import RECOMMENDER_MODEL, configure, find_trained, register_with_alias
 
 Progress = Callable[[str], None]
@@ -51,6 +52,7 @@ def _read_compact(ws: Workspace, name: str, columns: tuple[str, ...], filters=No
     """``columns`` of a canonical table with the id columns categorical and ``order_id`` as integer codes
     (same order of first appearance as the strings), optionally only the rows matching ``filters``
     (a pyarrow expression). The tables were validated when loaded; this reads them as written."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = ws.table_path(name)
@@ -68,6 +70,7 @@ def _read_compact(ws: Workspace, name: str, columns: tuple[str, ...], filters=No
         codes = None
     df = table.to_pandas()
     del table
+    pa.default_memory_pool().release_unused()  # the Arrow buffers freed above: 2 GB at 32M order lines
     if codes is not None:
         df.insert(0, "order_id", codes)
     for col in ("quantity", "unit_price"):
@@ -125,10 +128,9 @@ def _config_hash(cfg: RecommenderSettings) -> str:
 
 def train_recommender(settings: Settings, ws: Workspace, as_of=None, progress: Progress | None = None,
                       force: bool = False, fit_jobs: int | None = None) -> RecommenderTrainResult:
-    """Fit, log and register the recommender on events strictly before ``as_of``. Its rankers and the
-    numpy/scipy work of the fit use ``fit_jobs`` threads (default ``compute.threads``; 1 while another
-    process trains at the same time, as in ``ecrm demo``: more threads than free cores were many times
-    slower per tree)."""
+    """Fit, log and register the recommender on events strictly before ``as_of``. Its rankers are fitted
+    with ``fit_jobs`` threads (default ``compute.threads``; 1 while another process trains at the same
+    time, as in ``ecrm demo``: more threads than free cores were many times slower per tree)."""
     say = progress or (lambda _m: None)
     cfg = settings.recommender
     if not cfg.enabled:
@@ -155,9 +157,11 @@ def train_recommender(settings: Settings, ws: Workspace, as_of=None, progress: P
                                       message=msg)
 
     threads = settings.compute.threads
+    enc = Encoded(orders, products, sessions, as_of)  # the fit reads only this: the tables are dropped
+    del inputs, orders, products, sessions
     model = build_recommender(cfg, threads, threads if fit_jobs is None else fit_jobs).fit(
-        orders, products, sessions, as_of=as_of, horizon_days=cfg.horizon_days,
-        training_cutoffs=cfg.training_cutoffs, progress=say)
+        enc, as_of=as_of, horizon_days=cfg.horizon_days, training_cutoffs=cfg.training_cutoffs, progress=say)
+    del enc
     info = model.fit_info_
     metrics = {f"{lst}_valid_ndcg_at_10": info[lst]["valid_ndcg@10"]
                for lst in ("all", "discovery") if "valid_ndcg@10" in info.get(lst, {})}

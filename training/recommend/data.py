@@ -29,18 +29,23 @@ def as_utc(ts) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def interactions(orders: pd.DataFrame, as_of=None, start=None) -> pd.DataFrame:
-    """Sale lines with a customer and a product, ordered in ``[start, as_of)`` (bounds optional).
-
-    Columns: customer_id, product_id, order_id, ordered_at, quantity, unit_price (as in the orders table).
-    """
+def _interaction_mask(orders: pd.DataFrame, as_of=None, start=None) -> np.ndarray:
+    """Which rows of ``orders`` are sale lines with a customer and a product ordered in ``[start, as_of)``."""
     keep = ~orders["is_return"].astype(bool) & orders["customer_id"].notna() & orders["product_id"].notna()
     if as_of is not None:
         keep &= orders["ordered_at"] < as_utc(as_of)
     if start is not None:
         keep &= orders["ordered_at"] >= as_utc(start)
+    return keep.to_numpy(dtype=bool)
+
+
+def interactions(orders: pd.DataFrame, as_of=None, start=None) -> pd.DataFrame:
+    """Sale lines with a customer and a product, ordered in ``[start, as_of)`` (bounds optional).
+
+    Columns: customer_id, product_id, order_id, ordered_at, quantity, unit_price (as in the orders table).
+    """
     cols = ["customer_id", "product_id", "order_id", "ordered_at", "quantity", "unit_price"]
-    return orders.loc[keep.to_numpy(dtype=bool), cols].reset_index(drop=True)
+    return orders.loc[_interaction_mask(orders, as_of, start), cols].reset_index(drop=True)
 
 
 def holdout_items(orders: pd.DataFrame, cutoff, horizon_days: int = 90, customers=None) -> pd.DataFrame:
@@ -116,21 +121,29 @@ class Encoded:
     def __init__(self, orders: pd.DataFrame, products: pd.DataFrame | None = None,
                  sessions: pd.DataFrame | None = None, as_of=None) -> None:
         self.as_of = as_utc(as_of)
-        lines = interactions(orders, self.as_of)
-        if lines.empty:
+        # the interaction lines in time order (stable), gathered one column at a time: no copy of the table
+        rows = np.flatnonzero(_interaction_mask(orders, self.as_of))
+        if len(rows) == 0:
             raise ValueError(f"no sale lines with a customer and a product before {self.as_of}: nothing to recommend from")
-        lines = lines.sort_values("ordered_at", kind="stable").reset_index(drop=True)
+        t = _to_us(orders["ordered_at"].iloc[rows])
+        in_time = np.argsort(t, kind="stable")
+        rows, self.t = rows[in_time], t[in_time]
+        del t, in_time
+        col = lambda name: orders[name].iloc[rows].reset_index(drop=True)  # noqa: E731
         has_products = products is not None and len(products) > 0
         catalog = products["product_id"].astype(str).to_numpy() if has_products else np.array([], dtype=object)
-        self.item_ids = np.array(sorted(_id_values(lines["product_id"]) | set(catalog)), dtype=object)
+        values = col("product_id")
+        self.item_ids = np.array(sorted(_id_values(values) | set(catalog)), dtype=object)
         self.item_index = {p: i for i, p in enumerate(self.item_ids)}
-        self.item = _id_codes(lines["product_id"], self.item_ids).astype(np.int32)
-        self.cust_ids = np.array(sorted(_id_values(lines["customer_id"])), dtype=object)
-        self.cust = _id_codes(lines["customer_id"], self.cust_ids).astype(np.int32)
-        self.order = _order_codes(lines["order_id"])
-        self.t = _to_us(lines["ordered_at"])
-        self.qty = lines["quantity"].to_numpy(dtype=float)
-        self.price = lines["unit_price"].to_numpy(dtype=float)
+        self.item = _id_codes(values, self.item_ids).astype(np.int32)
+        values = col("customer_id")
+        self.cust_ids = np.array(sorted(_id_values(values)), dtype=object)
+        self.cust = _id_codes(values, self.cust_ids).astype(np.int32)
+        self.order = _order_codes(col("order_id"))
+        del values
+        self.qty = orders["quantity"].to_numpy(dtype=float)[rows]
+        self.price = orders["unit_price"].to_numpy(dtype=float)[rows]
+        del rows
         self.data_start = int(self.t.min())
         n = len(self.item_ids)
         self.item_cat = np.full(n, -1, dtype=np.int32)
@@ -154,15 +167,17 @@ class Encoded:
         self.s_cust = self.s_item = self.s_t = np.array([], dtype=np.int64)
         self.s_cart = np.array([], dtype=bool)
         if sessions is not None and len(sessions):
-            ev = sessions.loc[sessions["event_type"].isin(["view", "add_to_cart"]).to_numpy(dtype=bool)
-                              & sessions["customer_id"].notna().to_numpy(dtype=bool)
-                              & sessions["product_id"].notna().to_numpy(dtype=bool)
-                              & (sessions["occurred_at"] < self.as_of).to_numpy(dtype=bool)]
-            ci, ii = _id_codes(ev["customer_id"], self.cust_ids), _id_codes(ev["product_id"], self.item_ids)
+            ev = np.flatnonzero(sessions["event_type"].isin(["view", "add_to_cart"]).to_numpy(dtype=bool)
+                                & sessions["customer_id"].notna().to_numpy(dtype=bool)
+                                & sessions["product_id"].notna().to_numpy(dtype=bool)
+                                & (sessions["occurred_at"] < self.as_of).to_numpy(dtype=bool))
+            scol = lambda name: sessions[name].iloc[ev].reset_index(drop=True)  # noqa: E731
+            ci, ii = _id_codes(scol("customer_id"), self.cust_ids), _id_codes(scol("product_id"), self.item_ids)
             known = (ci >= 0) & (ii >= 0)
             self.s_cust, self.s_item = ci[known].astype(np.int32), ii[known].astype(np.int32)
-            self.s_t = _to_us(ev["occurred_at"])[known]
-            self.s_cart = (ev["event_type"] == "add_to_cart").to_numpy(dtype=bool)[known]
+            del ci, ii
+            self.s_t = _to_us(scol("occurred_at"))[known]
+            self.s_cart = (scol("event_type") == "add_to_cart").to_numpy(dtype=bool)[known]
             self.has_sessions = len(self.s_t) > 0
 
     @property
@@ -210,7 +225,9 @@ def _group_sort(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
         return np.array([], dtype=np.int64)
     span = int(minor.max()) + 1
     if (int(major.max()) + 1) * span < 2 ** 62:
-        return np.argsort(major.astype(np.int64) * span + minor)
+        combined = major.astype(np.int64) * span
+        combined += minor
+        return np.argsort(combined)
     return np.lexsort((minor, major))
 
 
@@ -220,14 +237,16 @@ def _order_items(key: np.ndarray, order: np.ndarray, days: np.ndarray, cust: np.
     ``cust``, ``item``; ordered by key, then days descending, then first appearance in the lines.
     Sorting instead of hashing: pandas' group-by of 32M lines (1M customers) took minutes."""
     srt = _group_sort(key, order)
-    ks, os_ = key[srt], order[srt]
-    start = _starts(ks, os_)
+    ks = key[srt]
+    start = _starts(ks, order[srt])
     if len(start) == 0:
         return {"key": key[:0], "days": days[:0], "cust": cust[:0], "item": item[:0], "qty": qty[:0]}
+    g_key = ks[start]
+    del ks  # (temporaries freed as soon as possible: 32M lines take 256 MB per column)
     first = np.minimum.reduceat(srt, start)  # each group's first line
     g_days = np.maximum.reduceat(days[srt], start)
     g_qty = np.add.reduceat(qty[srt], start)
-    g_key = ks[start]
+    del srt, start
     # usually already in order (an order's lines share a time, order codes follow time): checked, else sorted
     same = g_key[1:] == g_key[:-1]
     later = (g_days[1:] < g_days[:-1]) | ((g_days[1:] == g_days[:-1]) & (first[1:] > first[:-1]))
@@ -253,6 +272,18 @@ def _customer_items(ol: dict[str, np.ndarray], season: np.ndarray, recent: np.nd
     ci["own_gap"] = np.where(ci["n_orders"] > 1, (ci["first_days"] - ci["last_days"])
                              / (ci["n_orders"] - 1).clip(lower=1), np.nan)
     return ci
+
+
+def _repurchase_interval(ol: dict[str, np.ndarray], n_items: int) -> tuple[np.ndarray, float]:
+    """Per item, the median gap in days between a customer's consecutive distinct purchase days of it
+    (NaN without one), and the median over all items, from :func:`_order_items` rows."""
+    day = np.floor(ol["days"])
+    k_ol = ol["key"]
+    new_day = np.r_[True, (k_ol[1:] != k_ol[:-1]) | (day[1:] != day[:-1])]  # first of its (key, day)
+    kk, dy, di = k_ol[new_day], day[new_day], ol["item"][new_day]
+    same = np.r_[False, kk[1:] == kk[:-1]]
+    gaps = (np.r_[np.nan, dy[:-1]] - dy)[same]
+    return _group_median(di[same], gaps, n_items), (float(np.nanmedian(gaps)) if len(gaps) else np.nan)
 
 
 def _customer_orders(cust: np.ndarray, order: np.ndarray, days: np.ndarray, n_cust: int
@@ -303,15 +334,10 @@ class Snapshot:
         self.ci = ci
         self.ci_key = ci["key"].to_numpy()
 
-        # item repurchase interval: median gap between consecutive purchase days of one customer
-        day = np.floor(ol["days"])
-        k_ol = ol["key"]
-        new_day = np.r_[True, (k_ol[1:] != k_ol[:-1]) | (day[1:] != day[:-1])]  # first of its (key, day)
-        kk, dy, di = k_ol[new_day], day[new_day], ol["item"][new_day]
-        same = np.r_[False, kk[1:] == kk[:-1]]
-        gaps = (np.r_[np.nan, dy[:-1]] - dy)[same]
-        self.item_interval = _group_median(di[same], gaps, n_items)
-        self.global_interval = float(np.nanmedian(gaps)) if len(gaps) else np.nan
+        self.item_interval, self.global_interval = _repurchase_interval(ol, n_items)
+        # trending: purchases (order x item) weighted with a two-week half-life
+        self.trend_score = np.bincount(ol["item"], weights=0.5 ** (ol["days"] / 14.0), minlength=n_items)
+        del ol, ol_season, ol_recent  # (1 GB at 32M lines)
 
         # item popularity = distinct buyers in a window
         def buyers(mask: np.ndarray) -> np.ndarray:
@@ -336,8 +362,6 @@ class Snapshot:
         med_all = _group_median(item, price, n_items)
         self.item_price = np.where(np.isnan(med), med_all, med)
         self.item_price = np.where(np.isnan(self.item_price), enc.catalog_price, self.item_price)
-        # trending: purchases (order x item) weighted with a two-week half-life
-        self.trend_score = np.bincount(ol["item"], weights=0.5 ** (ol["days"] / 14.0), minlength=n_items)
         # smoothed ratio of recent to popularity-window buyers (per 30 days)
         self.trend_ratio = (self.buyers_recent + 1.0) / (self.buyers_pop * RECENT_DAYS / POPULAR_DAYS + 1.0)
 
@@ -353,10 +377,12 @@ class Snapshot:
         self.has_categories = enc.has_categories
         if self.has_categories:
             n_cat = len(enc.cat_names)
-            cat = enc.item_cat[ol["item"]]
+            cat = enc.item_cat[ci["item"].to_numpy()]
             ok = cat >= 0
-            oc = ol["cust"][ok]
-            M = sp.csr_matrix((np.ones(ok.sum()), (oc, cat[ok])), shape=(n_cust, n_cat))
+            # (order, item) purchases = the customer-item rows' order counts
+            M = sp.csr_matrix((ci["n_orders"].to_numpy(dtype=float)[ok], (ci["cust"].to_numpy()[ok], cat[ok])),
+                              shape=(n_cust, n_cat))
+            del cat, ok
             tot = np.asarray(M.sum(axis=1)).ravel()
             self.cust_cat_share = sp.csr_matrix(sp.diags(1.0 / np.maximum(tot, 1)) @ M)
             icat = enc.item_cat

@@ -373,14 +373,21 @@ class Recommender:
         out["valid"] = {name: cat(vparts.pop(name)) for name in lists}
         return out
 
-    def fit(self, orders: pd.DataFrame, products: pd.DataFrame | None = None, sessions: pd.DataFrame | None = None,
-            *, as_of=None, horizon_days: int = 90, training_cutoffs: int = 4,
+    def fit(self, orders: pd.DataFrame | Encoded, products: pd.DataFrame | None = None,
+            sessions: pd.DataFrame | None = None, *, as_of=None, horizon_days: int = 90, training_cutoffs: int = 4,
             progress: Callable[[str], None] | None = None) -> "Recommender":
         """Fit on events strictly before ``as_of`` (default: the day after the last order line).
 
+        ``orders`` may be the tables already encoded (an :class:`Encoded` as of ``as_of``, without
+        ``products`` and ``sessions``), so that a large shop's tables need not stay in memory during the fit.
         numpy / scipy (BLAS) run on one thread during the fit (its results do not depend on the cores);
         LightGBM with ``n_jobs``.
         """
+        if isinstance(orders, Encoded):
+            if products is not None or sessions is not None:
+                raise ValueError("fit(Encoded): the products and sessions are in the encoding already")
+            if as_of is not None and as_utc(as_of) != orders.as_of:
+                raise ValueError(f"fit(Encoded): as_of {as_utc(as_of)} differs from the encoding's {orders.as_of}")
         with thread_limit(1):
             return self._fit(orders, products, sessions, as_of=as_of, horizon_days=horizon_days,
                              training_cutoffs=training_cutoffs, progress=progress)
@@ -389,11 +396,13 @@ class Recommender:
         say = progress or (lambda _m: None)
         t0 = time.perf_counter()
         if as_of is None:
-            as_of = as_utc(orders["ordered_at"].max()).normalize() + pd.Timedelta(days=1)
+            as_of = (orders.as_of if isinstance(orders, Encoded)
+                     else as_utc(orders["ordered_at"].max()).normalize() + pd.Timedelta(days=1))
         self.as_of_ = as_utc(as_of)
         self.horizon_days_ = int(horizon_days)
         cfg = self.candidates or CandidateConfig()
-        enc = Encoded(orders, products, sessions, self.as_of_)
+        enc = orders if isinstance(orders, Encoded) else Encoded(orders, products, sessions, self.as_of_)
+        del orders, products, sessions
         H = pd.Timedelta(days=horizon_days)
         valid_cut = self.as_of_ - H
         step = pd.Timedelta(days=self.cutoff_step_days)
