@@ -163,6 +163,50 @@ def test_encoding_compact_columns_equals_encoding_strings(shop):
     assert len(a.s_t) > 0 and a.has_sessions == b.has_sessions
 
 
+def test_ease_lambda_choice_scored_in_chunks_is_the_same(shop):
+    from training.recommend.baselines import choose_ease_lambda
+
+    enc = Encoded(shop["orders"], shop["products"], shop["sessions"], AS_OF)
+    cutoff = AS_OF - pd.Timedelta(days=90)
+    whole = choose_ease_lambda(enc, cutoff, 90, (3.0, 30.0, 300.0), chunk=10 ** 6)
+    assert len(whole[1]) == 3 and len(set(whole[1].values())) > 1  # the lambdas score differently
+    assert choose_ease_lambda(enc, cutoff, 90, (3.0, 30.0, 300.0), chunk=7) == whole
+    # the NDCG of each lambda equals the evaluation's per-customer metrics over the never-bought items
+    from training.recommend.baselines import ease_universe
+    from training.recommend.data import Snapshot, holdout_items, interactions
+    from training.recommend.metrics import per_customer_metrics
+    from training.recommend.similarity import ease_weights, gram
+
+    snap = Snapshot(enc, cutoff, 90)
+    uni = ease_universe(snap, 2, 5000)
+    before = interactions(shop["orders"], cutoff)[["customer_id", "product_id"]].drop_duplicates()
+    truth = holdout_items(shop["orders"], cutoff, 90).merge(before, how="left", indicator=True)
+    truth = truth[truth["_merge"] == "left_only"].drop(columns="_merge")
+    truth = truth[truth["customer_id"].map(dict(zip(enc.cust_ids, snap.cust_last_days))) <= 365]
+    rows = np.array([enc.cust_ids.tolist().index(c) for c in sorted(set(truth["customer_id"]))])
+    X = snap.history_matrix("binary")[rows][:, uni].toarray()
+    for lam, got in whole[1].items():
+        S = X @ ease_weights(gram(snap.history_matrix("binary")[:, uni]), lam)
+        S[X > 0] = -np.inf
+        top = np.argsort(-S, axis=1, kind="stable")[:, :10]
+        recs = pd.DataFrame({"customer_id": np.repeat(enc.cust_ids[rows], 10), "rank": np.tile(np.arange(1, 11), len(rows)),
+                             "product_id": enc.item_ids[uni[top.ravel()]]})
+        assert got == pytest.approx(per_customer_metrics(recs, truth, 10)["ndcg"].mean(), rel=1e-9), lam
+
+
+def test_fit_on_an_encoding_equals_fit_on_the_tables(shop, base):
+    """``fit(Encoded)`` (what train_recommender does, so that the tables can be dropped) is ``fit(tables)``;
+    tables beside an encoding or another as-of date are refused."""
+    enc = Encoded(shop["orders"], shop["products"], shop["sessions"], AS_OF)
+    m = Recommender(candidates=CFG, n_estimators=20, min_child_samples=10, ease_lambdas=(30.0, 300.0))
+    _assert_same_model(base, m.fit(enc, training_cutoffs=2))
+    assert m.as_of_ == AS_OF
+    with pytest.raises(ValueError, match="products and sessions are in the encoding"):
+        m.fit(enc, shop["products"], training_cutoffs=2)
+    with pytest.raises(ValueError, match="differs from the encoding"):
+        m.fit(enc, as_of=AS_OF - pd.Timedelta(days=1), training_cutoffs=2)
+
+
 def test_compact_workspace_inputs_give_the_same_model(shop, base, tmp_path):
     ws = Workspace(tmp_path / "ws")
     for name in ("orders", "products", "sessions"):
