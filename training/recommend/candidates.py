@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.recommend.data import Snapshot, unique_ints
+from training.recommend.data import Snapshot, run_starts, unique_ints
 from training.recommend.similarity import cosine_neighbours, ease_weights, gram, top_k_dense, top_k_rows
 
 RANK_SOURCES = ("own", "together", "similar", "ease", "popular", "trending", "season", "category")
@@ -119,11 +119,6 @@ def _rows_of(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.array([], dtype=np.int64)
     return np.repeat(lo - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(total)
-
-
-def _starts_of(sorted_values: np.ndarray) -> np.ndarray:
-    """Start positions of the runs of equal values in a sorted (or grouped) array."""
-    return np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
 
 
 def _rank_within(group: np.ndarray, score: np.ndarray, tie: np.ndarray | None = None) -> np.ndarray:
@@ -384,7 +379,7 @@ class CandidateBuilder:
             return out
         # pairs are contiguous and, within a pair, the customer's items ascending: the first item with
         # the pair's largest contribution wins (no sort)
-        start = _starts_of(pair)
+        start = run_starts(pair)
         best = np.repeat(np.maximum.reduceat(contrib, start), np.diff(np.r_[start, len(pair)]))
         top = np.flatnonzero(contrib == best)
         top = top[np.r_[True, pair[top[1:]] != pair[top[:-1]]]]

@@ -180,6 +180,18 @@ class Encoded:
             self.s_cart = (scol("event_type") == "add_to_cart").to_numpy(dtype=bool)[known]
             self.has_sessions = len(self.s_t) > 0
 
+    events_released = False
+
+    def release_events(self) -> None:
+        """Drop the interaction lines and session events (the ids, names, categories and prices stay):
+        what a fit does once its last snapshot is computed, 2 GB at 1M customers. No snapshot can be
+        computed afterwards."""
+        self.cust = self.item = self.s_cust = self.s_item = np.array([], dtype=np.int32)
+        self.order = self.t = self.s_t = np.array([], dtype=np.int64)
+        self.qty = self.price = np.array([], dtype=float)
+        self.s_cart = np.array([], dtype=bool)
+        self.events_released = True
+
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
@@ -205,7 +217,7 @@ def _group_median(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _starts(*sorted_cols: np.ndarray) -> np.ndarray:
+def run_starts(*sorted_cols: np.ndarray) -> np.ndarray:
     """Start positions of the runs of equal rows in columns sorted together (one or more arrays)."""
     n = len(sorted_cols[0])
     if n == 0:
@@ -238,7 +250,7 @@ def _order_items(key: np.ndarray, order: np.ndarray, days: np.ndarray, cust: np.
     Sorting instead of hashing: pandas' group-by of 32M lines (1M customers) took minutes."""
     srt = _group_sort(key, order)
     ks = key[srt]
-    start = _starts(ks, order[srt])
+    start = run_starts(ks, order[srt])
     if len(start) == 0:
         return {"key": key[:0], "days": days[:0], "cust": cust[:0], "item": item[:0], "qty": qty[:0]}
     g_key = ks[start]
@@ -259,7 +271,7 @@ def _order_items(key: np.ndarray, order: np.ndarray, days: np.ndarray, cust: np.
 def _customer_items(ol: dict[str, np.ndarray], season: np.ndarray, recent: np.ndarray) -> pd.DataFrame:
     """Per customer-item key (sorted): cust, item, n_orders, qty, first_days, last_days, n_season,
     n_recent, own_gap (the customer's mean gap between orders of the item; NaN for one order)."""
-    start = _starts(ol["key"])
+    start = run_starts(ol["key"])
     n = len(ol["key"])
     sizes = np.diff(np.r_[start, n]).astype(np.int64)
     reduce = lambda f, a: f.reduceat(a, start) if len(start) else a[:0]  # noqa: E731
@@ -291,13 +303,13 @@ def _customer_orders(cust: np.ndarray, order: np.ndarray, days: np.ndarray, n_cu
     """Per customer code: number of orders, and the days before the cutoff of the last and the first
     (NaN without orders), each order counted at its first line (lines in time order)."""
     srt = _group_sort(cust, order)
-    start = _starts(cust[srt], order[srt])
+    start = run_starts(cust[srt], order[srt])
     first = np.minimum.reduceat(srt, start) if len(start) else srt
     pc, pd_ = cust[first], days[first]
     orders = np.bincount(pc, minlength=n_cust).astype(float)
     last = np.full(n_cust, np.nan)
     first = np.full(n_cust, np.nan)
-    cs = _starts(pc)
+    cs = run_starts(pc)
     if len(cs):
         last[pc[cs]] = np.minimum.reduceat(pd_, cs)
         first[pc[cs]] = np.maximum.reduceat(pd_, cs)
@@ -312,6 +324,8 @@ class Snapshot:
     """
 
     def __init__(self, enc: Encoded, cutoff, horizon_days: int = 90) -> None:
+        if enc.events_released:
+            raise ValueError("this encoding's events were released by a fit (Encoded.release_events): encode again")
         self.enc = enc
         self.cutoff = as_utc(cutoff)
         self.horizon_days = int(horizon_days)

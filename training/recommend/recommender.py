@@ -379,7 +379,9 @@ class Recommender:
         """Fit on events strictly before ``as_of`` (default: the day after the last order line).
 
         ``orders`` may be the tables already encoded (an :class:`Encoded` as of ``as_of``, without
-        ``products`` and ``sessions``), so that a large shop's tables need not stay in memory during the fit.
+        ``products`` and ``sessions``), so that a large shop's tables need not stay in memory during the fit;
+        the fit releases the encoding's events before computing the lists (:meth:`Encoded.release_events`),
+        so an encoding serves one fit.
         numpy / scipy (BLAS) run on one thread during the fit (its results do not depend on the cores);
         LightGBM with ``n_jobs``.
         """
@@ -464,9 +466,11 @@ class Recommender:
         return self
 
     def _precompute(self, enc: Encoded, cfg: CandidateConfig) -> None:
-        """Catalog, neighbours and both lists of every customer as of ``self.as_of_``."""
+        """Catalog, neighbours and both lists of every customer as of ``self.as_of_``. The encoding's events
+        are released once the last snapshot and item-item models are computed (the lists need neither)."""
         snap = Snapshot(enc, self.as_of_, self.horizon_days_)
         models = fit_cutoff_models(snap, self.ease_lambda_, cfg)
+        enc.release_events()
         self._store_catalog(enc, snap, models)
         self._store_lists(enc, snap, CandidateBuilder(snap, models, cfg))
 

@@ -196,7 +196,7 @@ def test_ease_lambda_choice_scored_in_chunks_is_the_same(shop):
 
 def test_fit_on_an_encoding_equals_fit_on_the_tables(shop, base):
     """``fit(Encoded)`` (what train_recommender does, so that the tables can be dropped) is ``fit(tables)``;
-    tables beside an encoding or another as-of date are refused."""
+    tables beside an encoding, another as-of date or an encoding a fit has used are refused."""
     enc = Encoded(shop["orders"], shop["products"], shop["sessions"], AS_OF)
     m = Recommender(candidates=CFG, n_estimators=20, min_child_samples=10, ease_lambdas=(30.0, 300.0))
     _assert_same_model(base, m.fit(enc, training_cutoffs=2))
@@ -205,6 +205,10 @@ def test_fit_on_an_encoding_equals_fit_on_the_tables(shop, base):
         m.fit(enc, shop["products"], training_cutoffs=2)
     with pytest.raises(ValueError, match="differs from the encoding"):
         m.fit(enc, as_of=AS_OF - pd.Timedelta(days=1), training_cutoffs=2)
+    # the fit released the encoding's events before the lists (2 GB at 1M customers): one fit per encoding
+    assert enc.events_released and len(enc.t) == 0 and len(enc.s_t) == 0 and len(enc.cust_ids) == len(m.cust_ids_)
+    with pytest.raises(ValueError, match="events were released by a fit"):
+        m.fit(enc, training_cutoffs=2)
 
 
 def test_compact_workspace_inputs_give_the_same_model(shop, base, tmp_path):
