@@ -110,9 +110,9 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill=np.nan
 
 
 def _rows_of(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Positions in a table sorted by customer whose customer codes are ``rows`` (sorted), given the
-    table's per-customer start positions ``ptr`` (length customers + 1): the same positions, in the
-    same order, as ``np.flatnonzero(np.isin(table_customers, rows))`` without reading the whole table."""
+    """Positions in a table sorted by customer of the rows of customers ``rows``, in that order, given the
+    table's per-customer start positions ``ptr`` (length customers + 1, as a CSR ``indptr``). For sorted
+    unique ``rows``: ``np.flatnonzero(np.isin(table_customers, rows))`` without reading the whole table."""
     lo, hi = ptr[rows], ptr[rows + 1]
     counts = hi - lo
     total = int(counts.sum())
@@ -147,6 +147,7 @@ class CandidateBuilder:
         n = snap.n_items
         self.half_life = float(cfg.half_life_days or snap.horizon_days)
         self.W = snap.history_matrix("decay", self.half_life)
+        self.W.sort_indices()  # a customer's items ascending (together_contributor's ties)
         sold = snap.buyers_all > 0
         self.available = sold
         self.pop_items, self.pop_rank = _global_top(snap.buyers_pop, cfg.n_popular, sold)
@@ -180,7 +181,6 @@ class CandidateBuilder:
         self.sess_ptr = np.searchsorted(snap.sess_key, starts) if snap.has_sessions else None
         self.sess_cols = ({c: snap.sess[c].to_numpy(dtype=float) for c in ("views", "carts", "last_days")}
                           if snap.has_sessions else None)
-        self.X = snap.history_matrix("binary")
 
     # -- sources ---------------------------------------------------------------------------------
     def _pairs(self, rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -237,7 +237,7 @@ class CandidateBuilder:
         keys_parts, ease_parts, ease_rel_parts, ease_rank_parts = [], [], [], []
         upos = np.full(n, -1, dtype=np.int64)
         upos[models.ease_items] = np.arange(len(models.ease_items))
-        X = self.X
+        X = snap.history_matrix("binary")
         for lo in range(0, len(rows), chunk):
             r = rows[lo:lo + chunk]
             a, b = np.searchsorted(base_keys, [r[0] * n, (r[-1] + 1) * n])
@@ -356,19 +356,17 @@ class CandidateBuilder:
             S = sp.csr_matrix(self.models.together, copy=True)
             S.sort_indices()
             s_keys = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * S.shape[1] + S.indices
-            W = sp.csr_matrix(self.W, copy=True)
-            W.sort_indices()
-            self._contrib_cache = (W, S, s_keys)
-        W, S, s_keys = self._contrib_cache
+            self._contrib_cache = (S, s_keys)
+        S, s_keys = self._contrib_cache
+        W = self.W
         n = S.shape[1]
         cust = np.asarray(cust, dtype=np.int64)
         item = np.asarray(item, dtype=np.int64)
         counts = np.diff(W.indptr)[cust]
-        total = int(counts.sum())
-        if total == 0:
+        pos = _rows_of(W.indptr, cust)  # each pair's customer's items
+        if len(pos) == 0:
             return out
         pair = np.repeat(np.arange(len(cust)), counts)
-        pos = np.repeat(W.indptr[cust] - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(total)
         h = W.indices[pos].astype(np.int64)
         s = _lookup(s_keys, S.data, h * n + item[pair], 0.0)
         ok = s > 0

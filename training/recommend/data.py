@@ -304,16 +304,16 @@ def _customer_orders(cust: np.ndarray, order: np.ndarray, days: np.ndarray, n_cu
     (NaN without orders), each order counted at its first line (lines in time order)."""
     srt = _group_sort(cust, order)
     start = run_starts(cust[srt], order[srt])
-    first = np.minimum.reduceat(srt, start) if len(start) else srt
-    pc, pd_ = cust[first], days[first]
+    first_line = np.minimum.reduceat(srt, start) if len(start) else srt
+    pc, pd_ = cust[first_line], days[first_line]
     orders = np.bincount(pc, minlength=n_cust).astype(float)
-    last = np.full(n_cust, np.nan)
-    first = np.full(n_cust, np.nan)
+    last_days = np.full(n_cust, np.nan)
+    first_days = np.full(n_cust, np.nan)
     cs = run_starts(pc)
     if len(cs):
-        last[pc[cs]] = np.minimum.reduceat(pd_, cs)
-        first[pc[cs]] = np.maximum.reduceat(pd_, cs)
-    return orders, last, first
+        last_days[pc[cs]] = np.minimum.reduceat(pd_, cs)
+        first_days[pc[cs]] = np.maximum.reduceat(pd_, cs)
+    return orders, last_days, first_days
 
 
 class Snapshot:
@@ -327,6 +327,7 @@ class Snapshot:
         if enc.events_released:
             raise ValueError("this encoding's events were released by a fit (Encoded.release_events): encode again")
         self.enc = enc
+        self._binary: sp.csr_matrix | None = None  # history_matrix("binary"), built on first use
         self.cutoff = as_utc(cutoff)
         self.horizon_days = int(horizon_days)
         c_us = _ts_us(self.cutoff)
@@ -424,12 +425,15 @@ class Snapshot:
 
     # -- matrices ------------------------------------------------------------------------------
     def history_matrix(self, weights: str = "binary", half_life_days: float | None = None) -> sp.csr_matrix:
-        """Customers x items: 1 where bought (``binary``) or ``0.5 ** (days since last bought / half-life)``."""
+        """Customers x items: 1 where bought (``binary``) or ``0.5 ** (days since last bought / half-life)``.
+        The binary matrix is built once per snapshot and shared by its callers (do not modify it)."""
         ci = self.ci
         if weights == "binary":
-            w = np.ones(len(ci))
-        else:
-            w = 0.5 ** (ci["last_days"].to_numpy() / float(half_life_days))
+            if self._binary is None:
+                self._binary = sp.csr_matrix((np.ones(len(ci)), (ci["cust"].to_numpy(), ci["item"].to_numpy())),
+                                             shape=(self.n_cust, self.n_items))
+            return self._binary
+        w = 0.5 ** (ci["last_days"].to_numpy() / float(half_life_days))
         return sp.csr_matrix((w, (ci["cust"].to_numpy(), ci["item"].to_numpy())), shape=(self.n_cust, self.n_items))
 
     def basket_matrix(self) -> sp.csr_matrix:
