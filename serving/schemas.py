@@ -156,7 +156,7 @@ class RecommendResponse(BaseModel):
     lists_as_of: str
     customer_id: str | None
     customer_known: bool
-    source: Literal["personal", "bought_together", "trending"]
+    source: Literal["personal", "history", "bought_together", "trending"]
     unknown_product_ids: list[str] = Field(default_factory=list, description="given product ids the model does not "
                                                                              "know (ignored)")
     items: list[RecommendedItem]

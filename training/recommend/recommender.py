@@ -34,9 +34,13 @@
    do not depend on the machine's cores either. Scoring the candidates of every
    customer for the lists uses ``predict_jobs`` threads: prediction splits the rows over threads and its
    scores do not depend on their number (at 20k customers, 2 threads: lists 34 -> 25 s).
-4. At ``t``: candidates for every known customer, scored in chunks of ``build_chunk`` customers; the
-   top ``list_size`` of both lists are stored per customer with a reason (int32 items, float32 scores), so :meth:`Recommender.recommend` only filters and formats
-   (reasons are computed once for the rows kept in either list).
+4. At ``t``: candidates for every customer with an order in the ``lookback_days`` before ``t`` (the
+   customers the rankers were trained and validated on), scored in chunks of ``build_chunk`` customers;
+   the top ``list_size`` of both lists are stored per customer with a reason (int32 items, float32
+   scores), so :meth:`Recommender.recommend` only filters and formats (reasons are computed once for
+   the rows kept in either list). A customer whose last order is older (lapsed) gets, when asked, the
+   items most often bought with what they bought (``source`` ``history``): the rankers never saw such
+   customers, and skipping them saves a quarter of the list time on the synthetic 1M shop.
 
 Without enough history for a ranker (no training cutoff with buyers), lists fall back to a fixed
 ordering: own items by orders and recency, then ``together`` + EASE + ``similar`` scores, then
@@ -83,8 +87,9 @@ class Recommendations:
     """The answer of :meth:`Recommender.recommend`: the items (iterable, indexable) and a status.
 
     ``customer_known``: the customer had a purchase before ``as_of``. ``source``: ``personal`` (the
-    customer's precomputed list), ``bought_together`` (unknown customer with context products) or
-    ``trending``. ``padded``: how many trending items were appended to reach ``k``.
+    customer's precomputed list), ``history`` (a customer with no order in the ``lookback_days`` before
+    ``as_of``: the items most often bought with theirs), ``bought_together`` (unknown customer with
+    context products) or ``trending``. ``padded``: how many trending items were appended to reach ``k``.
     """
 
     items: list[Recommendation] = field(default_factory=list)
@@ -532,10 +537,10 @@ class Recommender:
         return np.where(bought, own, collab + pop)
 
     def _store_lists(self, enc: Encoded, snap: Snapshot, builder: CandidateBuilder) -> None:
-        """Both lists of every customer: candidates scored in chunks of customers, the top ``list_size``
+        """Both lists of every customer with an order in the ``lookback_days`` before ``as_of``: candidates scored in chunks of customers, the top ``list_size``
         per customer (score descending, ties by item code) kept with a reason. Works on row indices and
         gathers only the columns the reasons need for the kept rows."""
-        rows = np.arange(enc.n_cust)
+        rows = np.flatnonzero(snap.cust_last_days <= self.lookback_days)  # lapsed customers: no list
         threads = int(getattr(self, "predict_jobs", 1))  # models pickled before the parameter existed: 1
         parts = {name: [] for name in LISTS}
         counts = {name: np.zeros(enc.n_cust, dtype=np.int64) for name in LISTS}
@@ -690,7 +695,9 @@ class Recommender:
         - ``context_product_ids`` (the cart, the page viewed) are never returned; for a customer unknown
           at ``as_of`` the list starts with the items most often bought with them.
 
-        Unknown customers get trending items. Unknown product ids (in ``exclude_product_ids`` or
+        Unknown customers get trending items; customers whose last order is more than ``lookback_days``
+        before ``as_of`` (no precomputed list) the items most often bought with what they bought
+        (``source`` ``history``). Unknown product ids (in ``exclude_product_ids`` or
         ``context_product_ids``) and unknown categories raise ValueError naming them. Lists are padded
         with trending items when filters leave fewer than ``k``. Scores are comparable within one list.
         """
@@ -711,10 +718,19 @@ class Recommender:
         scores: builtins.list[float] = []
         reasons: builtins.list[str] = []
         source = "trending"
-        if row is not None:
+        ptr = getattr(self, f"{list}_ptr_")
+        a, b = (int(ptr[row]), int(ptr[row + 1])) if row is not None else (0, 0)
+        if row is not None and b == a:
+            # lapsed (no order in the lookback_days before as_of): no ranked list; the items most often
+            # bought with what they bought, and with the context products
+            source = "history"
+            history = self.bought_items_[self.bought_ptr_[row]:self.bought_ptr_[row + 1]].tolist()
+            for i, s, src in self._together(history + context, k, allowed):
+                items.append(i)
+                scores.append(s)
+                reasons.append(f"often bought with {self.item_name_[src]}")
+        elif row is not None:
             source = "personal"
-            ptr = getattr(self, f"{list}_ptr_")
-            a, b = int(ptr[row]), int(ptr[row + 1])
             it = getattr(self, f"{list}_items_")[a:b]
             ok = np.ones(len(it), dtype=bool) if allowed is None else allowed[it]
             if exclude_purchased and list == "all":
@@ -795,18 +811,45 @@ class Recommender:
                 for i, s, src in self._together(context, k, None)]
 
     def recommend_batch(self, customer_ids, k: int = 10, list: str = "all") -> pd.DataFrame:  # noqa: A002
-        """DataFrame(customer_id, rank 1..k, product_id, score, reason) for many customers."""
+        """DataFrame(customer_id, rank 1..k, product_id, score, reason) for many customers: for each, what
+        ``recommend(customer_id, k, list=list)`` returns. Customers with at least ``k`` items in their
+        precomputed list are sliced from it at once (the batch outputs of a million customers); the
+        others (unknown, lapsed, short lists) go through :meth:`recommend` one by one."""
         self._check_fitted()
         if list not in LISTS:
             raise ValueError(f"list must be one of {LISTS}, got {list!r}")
-        cols: dict[str, builtins.list] = {"customer_id": [], "rank": [], "product_id": [], "score": [], "reason": []}
-        for c in customer_ids:
-            for r, (p, s, why) in enumerate(self.recommend(c, k, list=list), 1):
-                cols["customer_id"].append(str(c))
-                cols["rank"].append(r)
-                cols["product_id"].append(p)
-                cols["score"].append(s)
-                cols["reason"].append(why)
-        df = pd.DataFrame(cols)
+        k = int(k)
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        given = builtins.list(customer_ids)
+        rows = np.array([-1 if c is None else self.cust_index_.get(str(c), -1) for c in given], dtype=np.int64)
+        ptr = getattr(self, f"{list}_ptr_")
+        start = ptr[np.maximum(rows, 0)]
+        fast = (rows >= 0) & (ptr[np.maximum(rows, 0) + 1] - start >= k)
+        # fast: the first k stored items of each list, in the order of customer_ids
+        f_pos = np.flatnonzero(fast)
+        at = (start[f_pos][:, None] + np.arange(k)[None, :]).ravel()
+        code, arg = getattr(self, f"{list}_code_")[at], getattr(self, f"{list}_arg_")[at]
+        pair = code.astype(np.int64) * (1 << 32) + (arg.astype(np.int64) + 1)
+        uniq, inv = np.unique(pair, return_inverse=True)
+        text = np.array([self._reason(int(u >> 32), int((u & 0xFFFFFFFF) - 1)) for u in uniq.tolist()], dtype=object)
+        cols: dict[str, builtins.list] = {
+            "pos": [np.repeat(f_pos, k)], "customer_id": [np.repeat(np.array([str(given[i]) for i in f_pos], dtype=object), k)],
+            "rank": [np.tile(np.arange(1, k + 1), len(f_pos))],
+            "product_id": [self.item_ids_[getattr(self, f"{list}_items_")[at]].astype(object)],
+            "score": [getattr(self, f"{list}_scores_")[at].astype(np.float64)], "reason": [text[inv]]}
+        for i in np.flatnonzero(~fast).tolist():
+            recs = self.recommend(given[i], k, list=list)
+            n = len(recs)
+            cols["pos"].append(np.full(n, i))
+            cols["customer_id"].append(np.full(n, str(given[i]), dtype=object))
+            cols["rank"].append(np.arange(1, n + 1))
+            cols["product_id"].append(np.array([r.product_id for r in recs], dtype=object))
+            cols["score"].append(np.array([r.score for r in recs], dtype=np.float64))
+            cols["reason"].append(np.array([r.reason for r in recs], dtype=object))
+        out = {name: np.concatenate(parts) for name, parts in cols.items()}
+        order = np.lexsort((out.pop("rank"), out.pop("pos")))
+        df = pd.DataFrame({name: col[order] for name, col in out.items()})
+        df.insert(1, "rank", np.concatenate(cols["rank"])[order])
         return df.astype({"customer_id": "string", "rank": "int64", "product_id": "string", "score": "float64",
                           "reason": "string"})

@@ -107,8 +107,9 @@ def test_unique_ints_matches_numpy_unique():
 
 
 def _lists_reference(m, df):
-    """The stored lists recomputed from the candidates with pandas: scored by the rankers, the top
-    ``list_size`` per customer by score (descending), ties by item code."""
+    """The stored lists recomputed from the candidates with pandas (of the customers with an order in the
+    lookback): scored by the rankers, the top ``list_size`` per customer by score (descending), ties by
+    item code."""
     X = df[m.features_]
     out = {}
     s_all = m.ranker_all_.predict(X)
@@ -139,7 +140,9 @@ def test_stored_lists_match_a_pandas_reference():
     with thread_limit(1):
         enc = Encoded(shop["orders"], shop["products"], shop["sessions"], as_of)
         snap = Snapshot(enc, as_of, m.horizon_days_)
-        df = CandidateBuilder(snap, fit_cutoff_models(snap, m.ease_lambda_, cfg), cfg).build(np.arange(enc.n_cust))
+        listed = np.flatnonzero(snap.cust_last_days <= m.lookback_days)  # the lapsed get no list
+        assert 0 < len(listed) < enc.n_cust
+        df = CandidateBuilder(snap, fit_cutoff_models(snap, m.ease_lambda_, cfg), cfg).build(listed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = _lists_reference(m, df)

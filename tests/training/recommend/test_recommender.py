@@ -288,3 +288,48 @@ def test_refresh_recomputes_lists_as_of_a_new_date_without_learning():
     assert [r.reason for r in top] == ["bought before (once)"] * 2
     with pytest.raises(RuntimeError, match="not fitted"):
         Recommender().refresh(make_orders(), PRODUCTS, as_of=T)
+
+
+# -- lapsed customers and batches ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lapsed_model() -> Recommender:
+    """lookback_days=30: A (last order 31 days before T) and D (183 days) are lapsed, B (12) and C (7) not."""
+    return Recommender(use_ranker=False, lookback_days=30).fit(make_orders(), PRODUCTS, as_of=T)
+
+
+def test_lapsed_customers_get_no_list_but_items_bought_with_their_history(lapsed_model, model):
+    m = lapsed_model
+    for c in ("A", "D"):
+        row = m.cust_index_[c]
+        assert m.all_ptr_[row] == m.all_ptr_[row + 1] and m.discovery_ptr_[row] == m.discovery_ptr_[row + 1], c
+    # A bought P1, P3, P5: of their "bought together" neighbours only P4 (with P3, 0.577) is new to A;
+    # then trending (P4, P3, P1, P5, P6), bought items left out of the discovery list
+    res = m.recommend("A", k=3)
+    assert res.customer_known and res.source == "history" and res.padded == 2
+    assert ids(res) == ["P4", "P3", "P1"]
+    assert [r.reason for r in res] == ["often bought with Espresso", "trending", "trending"]
+    assert res[0].score == pytest.approx(2 / np.sqrt(12), rel=1e-5)
+    assert ids(m.recommend("A", k=3, list="discovery")) == ["P4", "P6"]
+    # D bought only P6, which no order shares: trending
+    d = m.recommend("D", k=2)
+    assert d.source == "history" and ids(d) == ["P4", "P3"] and d.padded == 2
+    # customers within the lookback keep the lists of the model that lists everyone
+    for c in ("B", "C"):
+        for lst in ("all", "discovery"):
+            mine, full = m.recommend(c, k=10, list=lst), model.recommend(c, k=10, list=lst)
+            assert mine.source == "personal" and list(mine) == list(full), (c, lst)
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 10])
+@pytest.mark.parametrize("lst", ["all", "discovery"])
+def test_recommend_batch_is_recommend_for_each_customer(lapsed_model, model, k, lst):
+    customers = ["C", "A", "nobody", "B", "D", "C"]  # personal, lapsed, unknown, a repeat
+    for m in (lapsed_model, model):
+        got = m.recommend_batch(customers, k, list=lst)
+        want = pd.DataFrame([(c, r, *rec) for c in customers for r, rec in enumerate(m.recommend(c, k, list=lst), 1)],
+                            columns=["customer_id", "rank", "product_id", "score", "reason"])
+        want = want.astype({"customer_id": "string", "rank": "int64", "product_id": "string", "score": "float64",
+                            "reason": "string"})
+        pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(ValueError, match="k must be"):
+        model.recommend_batch(["A"], -1)
