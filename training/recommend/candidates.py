@@ -86,9 +86,14 @@ class CutoffModels:
     ease_B: np.ndarray | None  # EASE weights over ease_items
 
 
-def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig) -> CutoffModels:
-    """Neighbour matrices and EASE as of the snapshot's cutoff (``lam=None``: no EASE)."""
-    together = cosine_neighbours(snap.basket_matrix(), cfg.neighbours, cfg.min_cooccurrence)
+def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig,
+                      baskets: sp.csr_matrix | None = None) -> CutoffModels:
+    """Neighbour matrices and EASE as of the snapshot's cutoff (``lam=None``: no EASE). ``baskets``:
+    ``snap.basket_matrix()`` computed beforehand (the only part that reads the encoded events, which may
+    then be released)."""
+    together = cosine_neighbours(snap.basket_matrix() if baskets is None else baskets, cfg.neighbours,
+                                 cfg.min_cooccurrence)
+    del baskets
     X = snap.history_matrix("binary")
     similar = cosine_neighbours(X, cfg.neighbours, cfg.min_cooccurrence)
     from training.recommend.baselines import ease_universe

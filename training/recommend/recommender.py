@@ -473,11 +473,13 @@ class Recommender:
         return self
 
     def _precompute(self, enc: Encoded, cfg: CandidateConfig) -> None:
-        """Catalog, neighbours and both lists of every customer as of ``self.as_of_``. The encoding's events
-        are released once the last snapshot and item-item models are computed (the lists need neither)."""
+        """Catalog, neighbours and both lists as of ``self.as_of_``. The encoding's events are released once
+        the last snapshot and its order baskets are computed (the item-item models and lists need neither)."""
         snap = Snapshot(enc, self.as_of_, self.horizon_days_)
-        models = fit_cutoff_models(snap, self.ease_lambda_, cfg)
-        enc.release_events()
+        baskets = snap.basket_matrix()
+        enc.release_events()  # the item-item models need only the baskets of the events
+        models = fit_cutoff_models(snap, self.ease_lambda_, cfg, baskets=baskets)
+        del baskets
         self._store_catalog(enc, snap, models)
         self._store_lists(enc, snap, CandidateBuilder(snap, models, cfg))
 
