@@ -841,8 +841,9 @@ class Recommender:
         pair = code.astype(np.int64) * (1 << 32) + (arg.astype(np.int64) + 1)
         uniq, inv = np.unique(pair, return_inverse=True)
         text = np.array([self._reason(int(u >> 32), int((u & 0xFFFFFFFF) - 1)) for u in uniq.tolist()], dtype=object)
+        fast_ids = np.array([str(given[i]) for i in f_pos], dtype=object)
         cols: dict[str, builtins.list] = {
-            "pos": [np.repeat(f_pos, k)], "customer_id": [np.repeat(np.array([str(given[i]) for i in f_pos], dtype=object), k)],
+            "pos": [np.repeat(f_pos, k)], "customer_id": [np.repeat(fast_ids, k)],
             "rank": [np.tile(np.arange(1, k + 1), len(f_pos))],
             "product_id": [self.item_ids_[getattr(self, f"{list}_items_")[at]].astype(object)],
             "score": [getattr(self, f"{list}_scores_")[at].astype(np.float64)], "reason": [text[inv]]}
@@ -856,8 +857,7 @@ class Recommender:
             cols["score"].append(np.array([r.score for r in recs], dtype=np.float64))
             cols["reason"].append(np.array([r.reason for r in recs], dtype=object))
         out = {name: np.concatenate(parts) for name, parts in cols.items()}
-        order = np.lexsort((out.pop("rank"), out.pop("pos")))
-        df = pd.DataFrame({name: col[order] for name, col in out.items()})
-        df.insert(1, "rank", np.concatenate(cols["rank"])[order])
+        order = np.lexsort((out["rank"], out.pop("pos")))
+        df = pd.DataFrame({name: out[name][order] for name in ("customer_id", "rank", "product_id", "score", "reason")})
         return df.astype({"customer_id": "string", "rank": "int64", "product_id": "string", "score": "float64",
                           "reason": "string"})
