@@ -21,6 +21,7 @@ seasonality, price fit vs the customer's usual price, category affinity, session
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,6 +154,8 @@ class CandidateBuilder:
         self.half_life = float(cfg.half_life_days or snap.horizon_days)
         self.W = snap.history_matrix("decay", self.half_life)
         self.W.sort_indices()  # a customer's items ascending (together_contributor's ties)
+        self._contrib_cache: tuple | None = None
+        self._contrib_lock = threading.Lock()
         sold = snap.buyers_all > 0
         self.available = sold
         self.pop_items, self.pop_rank = _global_top(snap.buyers_pop, cfg.n_popular, sold)
@@ -188,10 +191,13 @@ class CandidateBuilder:
                           if snap.has_sessions else None)
 
     # -- sources ---------------------------------------------------------------------------------
-    def _pairs(self, rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Non-EASE source keys and score arrays for customer codes ``rows`` (sorted)."""
+    def _pairs(self, rows: np.ndarray) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple]]:
+        """Non-EASE source keys and score arrays for customer codes ``rows`` (sorted), and per item-item
+        model every (customer, item) score of these customers with each customer's largest (keys, values,
+        row maxima). Nothing is stored on the builder: chunks may be built in parallel threads."""
         snap, cfg, n = self.snap, self.cfg, self.snap.n_items
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        scores: dict[str, tuple] = {}
         sel = _rows_of(self.ci_ptr, rows)
         sel = sel[self.own_rank_all[sel] <= cfg.n_own]
         out["own"] = (snap.ci_key[sel], self.own_rank_all[sel])
@@ -203,13 +209,11 @@ class CandidateBuilder:
             r, col, v = top_k_rows(P, top)
             out[name] = (rows[r].astype(np.int64) * n + col, v)
             prow = np.repeat(rows, np.diff(P.indptr)).astype(np.int64)
-            setattr(self, f"_{name}_keys", prow * n + P.indices)
-            setattr(self, f"_{name}_vals", P.data)
             rowmax = np.zeros(len(rows))
             nz = np.flatnonzero(np.diff(P.indptr) > 0)
             if len(nz):
                 rowmax[nz] = np.maximum.reduceat(P.data, P.indptr[nz])
-            setattr(self, f"_{name}_rowmax", rowmax)
+            scores[name] = (prow * n + P.indices, P.data, rowmax)
         rr = rows.astype(np.int64)[:, None] * n
         glob = [self.pop_items, self.trend_items, self.season_items]
         for name, items in zip(("popular", "trending", "season"), glob):
@@ -227,7 +231,7 @@ class CandidateBuilder:
             out["category"] = (np.concatenate(ks) if ks else np.array([], dtype=np.int64), None)
         if snap.has_sessions and len(snap.sess_key):
             out["session"] = (snap.sess_key[_rows_of(self.sess_ptr, rows)], None)
-        return out
+        return out, scores
 
     def build(self, rows: np.ndarray, chunk: int = 1024) -> pd.DataFrame:
         """Candidates with features for customer codes ``rows``: columns cust, item, key + features."""
@@ -235,7 +239,7 @@ class CandidateBuilder:
         snap, cfg, n = self.snap, self.cfg, self.snap.n_items
         if len(rows) == 0:
             return pd.DataFrame(columns=["cust", "item", "key"])
-        src = self._pairs(rows)
+        src, pair_scores = self._pairs(rows)
         base_keys = unique_ints(np.concatenate([k for k, _ in src.values()]))
         # EASE in chunks of customers: its top items join the candidates; its score is gathered for all
         models = self.models
@@ -299,9 +303,10 @@ class CandidateBuilder:
             order = np.argsort(keys_s)
             ranks = _rank_within(keys_s // n, vals_s, (keys_s % n).astype(float))
             f[f"rank_{name}"] = _lookup(keys_s[order], ranks[order], key)
-            s = _lookup(getattr(self, f"_{name}_keys"), getattr(self, f"_{name}_vals"), key, 0.0)
+            p_keys, p_vals, p_rowmax = pair_scores[name]
+            s = _lookup(p_keys, p_vals, key, 0.0)
             f[f"s_{name}"] = s
-            mx_c = getattr(self, f"_{name}_rowmax")[np.searchsorted(rows, cust)]
+            mx_c = p_rowmax[np.searchsorted(rows, cust)]
             f[f"rel_{name}"] = np.where(mx_c > 0, s / np.where(mx_c > 0, mx_c, 1.0), 0.0)
         # item
         f["log_buyers_recent"] = np.log1p(snap.buyers_recent[item])
@@ -357,11 +362,13 @@ class CandidateBuilder:
         out = np.full(len(cust), -1, dtype=np.int64)
         if len(cust) == 0:
             return out
-        if not hasattr(self, "_contrib_cache"):  # the same for every call on this builder
-            S = sp.csr_matrix(self.models.together, copy=True)
-            S.sort_indices()
-            s_keys = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * S.shape[1] + S.indices
-            self._contrib_cache = (S, s_keys)
+        with self._contrib_lock:  # built once per builder, on first use (chunks may run in threads)
+            if self._contrib_cache is None:
+                S = sp.csr_matrix(self.models.together, copy=True)
+                S.sort_indices()
+                s_keys = (np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * S.shape[1]
+                          + S.indices)
+                self._contrib_cache = (S, s_keys)
         S, s_keys = self._contrib_cache
         W = self.W
         n = S.shape[1]

@@ -65,7 +65,7 @@ from training.recommend.baselines import EASE_LAMBDAS, choose_ease_lambda
 from training.recommend.candidates import (CandidateBuilder, CandidateConfig, feature_names,
                                            fit_cutoff_models, unique_ints)
 from training.recommend.compiled import compiled_predict
-from training.recommend.data import as_utc, DAY_US, RECENT_DAYS, YEAR_DAYS, Encoded, Snapshot
+from training.recommend.data import as_utc, DAY_US, RECENT_DAYS, YEAR_DAYS, Encoded, Snapshot, run_starts
 from training.recommend.similarity import thread_limit
 
 # reason codes of stored list items
@@ -541,61 +541,71 @@ class Recommender:
         return np.where(bought, own, collab + pop)
 
     def _store_lists(self, enc: Encoded, snap: Snapshot, builder: CandidateBuilder) -> None:
-        """Both lists of every customer with an order in the ``lookback_days`` before ``as_of``: candidates scored in chunks of customers, the top ``list_size``
-        per customer (score descending, ties by item code) kept with a reason. Works on row indices and
-        gathers only the columns the reasons need for the kept rows."""
+        """Both lists of every customer with an order in the ``lookback_days`` before ``as_of``: candidates
+        scored in chunks of ``build_chunk`` customers (with ``predict_jobs`` threads), the top ``list_size``
+        per customer (score descending, ties by item code) kept with a reason. (Building two chunks at
+        once in threads was no faster: the candidate building holds the GIL too much.)"""
         rows = np.flatnonzero(snap.cust_last_days <= self.lookback_days)  # lapsed customers: no list
         threads = int(getattr(self, "predict_jobs", 1))  # models pickled before the parameter existed: 1
-        score_all = score_disc = None
-        if self.ranker_all_ is not None and len(rows):
-            score_all = compiled_predict(self.ranker_all_.booster_, threads)
-        if self.ranker_discovery_ is not None and len(rows):
-            score_disc = compiled_predict(self.ranker_discovery_.booster_, threads)
-        parts = {name: [] for name in LISTS}
-        counts = {name: np.zeros(enc.n_cust, dtype=np.int64) for name in LISTS}
-        for lo in range(0, len(rows), self.build_chunk):
-            df = builder.build(rows[lo:lo + self.build_chunk])
-            if df.empty:
-                continue
-            X = df[self.features_].to_numpy(dtype=np.float32)
-            cust, item = df["cust"].to_numpy(), df["item"].to_numpy()
-            s_all = score_all(X) if score_all is not None else self._fallback_score(df)
-            d = df["bought"].to_numpy() == 0
-            if score_disc is not None:
-                s_disc = np.full(len(df), -np.inf)
-                if d.any():
-                    s_disc[d] = score_disc(X[d])
-            else:
-                s_disc = np.where(d, s_all, -np.inf)
-            del X
-            kept = {}
-            for name, s in (("all", s_all), ("discovery", s_disc)):
-                idx = np.flatnonzero(np.isfinite(s))
-                idx = idx[np.lexsort((item[idx], -s[idx], cust[idx]))]
-                c = cust[idx]
-                first = np.r_[0, np.flatnonzero(np.diff(c)) + 1]
-                rank = np.arange(len(c)) - np.repeat(first, np.diff(np.r_[first, len(c)]))
-                kept[name] = idx[rank < self.list_size]
-            # reasons once for the rows in either list (the lists share most of their non-bought items)
-            rows_r = unique_ints(np.concatenate(list(kept.values())))
-            code, arg = self._reasons(df[[c for c in REASON_COLUMNS if c in df.columns]].iloc[rows_r], builder)
-            for name, s in (("all", s_all), ("discovery", s_disc)):
-                idx = kept[name]
-                at = np.searchsorted(rows_r, idx)
-                # stored dtypes right away: only the compact kept rows accumulate over the chunks
-                np.add.at(counts[name], cust[idx], 1)
-                parts[name].append((item[idx].astype(np.int32), s[idx].astype(np.float32),
-                                    code[at].astype(np.int8), arg[at].astype(np.int32)))
-            del df, s_all, s_disc, kept
-        for name in LISTS:
+        scorers = [None, None]
+        for j, ranker in enumerate((self.ranker_all_, self.ranker_discovery_)):
+            if ranker is not None and len(rows):
+                scorers[j] = compiled_predict(ranker.booster_, threads)
+        results = [self._list_chunk(rows[lo:lo + self.build_chunk], builder, *scorers)
+                   for lo in range(0, len(rows), self.build_chunk)]
+        for j, name in enumerate(LISTS):
+            parts = [res[j] for res in results if res is not None]
             cols = [np.array([], dtype=np.int32), np.array([], dtype=np.float32), np.array([], dtype=np.int8),
                     np.array([], dtype=np.int32)]
-            if parts[name]:
-                cols = [np.concatenate([part[j] for part in parts[name]]) for j in range(4)]
-            parts[name] = None
-            setattr(self, f"{name}_ptr_", np.r_[0, np.cumsum(counts[name])].astype(np.int64))
+            counts = np.zeros(enc.n_cust, dtype=np.int64)
+            if parts:
+                cols = [np.concatenate([part[c] for part in parts]) for c in range(4)]
+                for part in parts:  # (the chunks' customers do not overlap)
+                    counts[part[4]] = part[5]
+            setattr(self, f"{name}_ptr_", np.r_[0, np.cumsum(counts)].astype(np.int64))
             for attr, col in zip(("items", "scores", "code", "arg"), cols):
                 setattr(self, f"{name}_{attr}_", col)
+        del results
+
+    def _list_chunk(self, rows: np.ndarray, builder: CandidateBuilder, score_all, score_disc) -> tuple | None:
+        """The kept rows of both lists for the customers ``rows``: per list (items int32, scores float32,
+        reason codes int8, reason arguments int32; by customer, then rank) and the customers with their
+        numbers of rows."""
+        df = builder.build(rows)
+        if df.empty:
+            return None
+        X = df[self.features_].to_numpy(dtype=np.float32)
+        cust, item = df["cust"].to_numpy(), df["item"].to_numpy()
+        s_all = score_all(X) if score_all is not None else self._fallback_score(df)
+        d = df["bought"].to_numpy() == 0
+        if score_disc is not None:
+            s_disc = np.full(len(df), -np.inf)
+            if d.any():
+                s_disc[d] = score_disc(X[d])
+        else:
+            s_disc = np.where(d, s_all, -np.inf)
+        del X
+        kept = {}
+        for name, s in (("all", s_all), ("discovery", s_disc)):
+            idx = np.flatnonzero(np.isfinite(s))
+            idx = idx[np.lexsort((item[idx], -s[idx], cust[idx]))]
+            c = cust[idx]
+            first = np.r_[0, np.flatnonzero(np.diff(c)) + 1]
+            rank = np.arange(len(c)) - np.repeat(first, np.diff(np.r_[first, len(c)]))
+            kept[name] = idx[rank < self.list_size]
+        # reasons once for the rows in either list (the lists share most of their non-bought items)
+        rows_r = unique_ints(np.concatenate(list(kept.values())))
+        code, arg = self._reasons(df[[c for c in REASON_COLUMNS if c in df.columns]].iloc[rows_r], builder)
+        out = []
+        for name, s in (("all", s_all), ("discovery", s_disc)):
+            idx = kept[name]
+            at = np.searchsorted(rows_r, idx)
+            # stored dtypes right away: only the compact kept rows accumulate over the chunks
+            c = cust[idx]
+            start = run_starts(c)
+            out.append((item[idx].astype(np.int32), s[idx].astype(np.float32), code[at].astype(np.int8),
+                        arg[at].astype(np.int32), c[start], np.diff(np.r_[start, len(c)])))
+        return tuple(out)
 
     def _reasons(self, df: pd.DataFrame, builder: CandidateBuilder) -> tuple[np.ndarray, np.ndarray]:
         """A reason code and argument (times bought, product or category code) per candidate row."""

@@ -63,6 +63,7 @@ def base(shop) -> Recommender:
 def test_candidates_built_in_small_chunks_give_the_same_model(shop, base):
     m = _fit(shop, build_chunk=7)  # 7 customers per chunk: many chunks at every cutoff and for the lists
     _assert_same_model(base, m)
+    _assert_same_model(base, _fit(shop, build_chunk=7, predict_jobs=2))  # and scored in two threads
     assert base.fit_info_["ranker"] == "lambdarank" and "discovery" in base.fit_info_
     # stored list dtypes
     assert base.all_items_.dtype == np.int32 and base.all_scores_.dtype == np.float32
