@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,35 @@ def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_parquet_frames_atomic(frames: Iterable[pd.DataFrame], path: Path) -> int:
+    """Write ``frames`` (the same columns and dtypes; at least one, possibly empty) one after the other to
+    ``path`` as one parquet file, so that only one frame is in memory at a time and readers see either
+    the old file or the complete new one. Returns the number of rows written."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    writer, rows = None, 0
+    try:
+        for df in frames:
+            table = pa.Table.from_pandas(df, preserve_index=False, schema=None if writer is None else writer.schema)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            rows += len(df)
+        if writer is None:
+            raise ValueError(f"{path}: no frames to write (give at least one, possibly empty)")
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rows
 
 
 def write_bytes_atomic(data: bytes, path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,8 @@ import pandas as pd
 from configs.settings import Settings
 from features.pipeline import CUSTOMER_VIEWS, prepare_features
 from features.snapshots import as_utc, default_as_of
-from features.storage import Workspace, write_bytes_atomic, write_json_atomic, write_parquet_atomic, write_text_atomic
+from features.storage import (Workspace, write_bytes_atomic, write_json_atomic, write_parquet_atomic,
+                              write_parquet_frames_atomic, write_text_atomic)
 from features.store import historical_features, materialize_as_of, online_is_current
 from serving.at_risk import at_risk_path, at_risk_table
 from serving.crm_warnings import evaluate_warnings
@@ -140,6 +141,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     table.insert(1, "as_of", as_of.isoformat())
     models = {"churn": info}
     frames: dict[str, pd.DataFrame] = {}
+    chunked: dict[str, Iterator[pd.DataFrame]] = {}  # outputs written a frame at a time
 
     np_scorer = load_next_purchase_scorer(settings, ws)
     if np_scorer is not None:
@@ -179,7 +181,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
             write_bytes_atomic(pickle.dumps({"name": rec_info["name"], "version": rec_info["version"],
                                              "model": model}), _refreshed_lists_path(ws))
         say(f"recommendations with {rec_info['name']} v{rec_info['version']} (@champion)")
-        frames.update(recommendation_tables(model, ids, settings.recommender.batch_k))
+        chunked = recommendation_tables(model, ids, settings.recommender.batch_k)
         models["recommender"] = rec_info
     table = table.sort_values(["churn_probability", "value_at_risk"], ascending=False).reset_index(drop=True)
 
@@ -193,6 +195,9 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     write_text_atomic(at_risk.to_csv(index=False, float_format="%.4f"), out_dir / "at_risk.csv")
     for name, frame in frames.items():
         write_parquet_atomic(frame, out_dir / f"{name}.parquet")
+        outputs.append(f"{name}.parquet")
+    for name, parts in chunked.items():
+        write_parquet_frames_atomic(parts, out_dir / f"{name}.parquet")
         outputs.append(f"{name}.parquet")
     warnings = evaluate_warnings(table, orders, as_of, settings.warnings)
     record = {"as_of": as_of.isoformat(), "warnings": warnings}

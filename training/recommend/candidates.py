@@ -21,7 +21,6 @@ seasonality, price fit vs the customer's usual price, category affinity, session
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,8 +153,7 @@ class CandidateBuilder:
         self.half_life = float(cfg.half_life_days or snap.horizon_days)
         self.W = snap.history_matrix("decay", self.half_life)
         self.W.sort_indices()  # a customer's items ascending (together_contributor's ties)
-        self._contrib_cache: tuple | None = None
-        self._contrib_lock = threading.Lock()
+        self._contrib_cache: tuple | None = None  # together_contributor's sorted neighbours, on first use
         sold = snap.buyers_all > 0
         self.available = sold
         self.pop_items, self.pop_rank = _global_top(snap.buyers_pop, cfg.n_popular, sold)
@@ -194,7 +192,7 @@ class CandidateBuilder:
     def _pairs(self, rows: np.ndarray) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple]]:
         """Non-EASE source keys and score arrays for customer codes ``rows`` (sorted), and per item-item
         model every (customer, item) score of these customers with each customer's largest (keys, values,
-        row maxima). Nothing is stored on the builder: chunks may be built in parallel threads."""
+        row maxima); nothing about a chunk is kept on the builder."""
         snap, cfg, n = self.snap, self.cfg, self.snap.n_items
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         scores: dict[str, tuple] = {}
@@ -362,13 +360,11 @@ class CandidateBuilder:
         out = np.full(len(cust), -1, dtype=np.int64)
         if len(cust) == 0:
             return out
-        with self._contrib_lock:  # built once per builder, on first use (chunks may run in threads)
-            if self._contrib_cache is None:
-                S = sp.csr_matrix(self.models.together, copy=True)
-                S.sort_indices()
-                s_keys = (np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * S.shape[1]
-                          + S.indices)
-                self._contrib_cache = (S, s_keys)
+        if self._contrib_cache is None:  # the same for every call on this builder
+            S = sp.csr_matrix(self.models.together, copy=True)
+            S.sort_indices()
+            s_keys = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * S.shape[1] + S.indices
+            self._contrib_cache = (S, s_keys)
         S, s_keys = self._contrib_cache
         W = self.W
         n = S.shape[1]

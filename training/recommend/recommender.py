@@ -71,6 +71,7 @@ from training.recommend.similarity import thread_limit
 # reason codes of stored list items
 R_BOUGHT, R_CART, R_VIEW, R_TOGETHER, R_SIMILAR, R_CATEGORY, R_SEASON, R_TRENDING = range(8)
 LISTS = ("all", "discovery")
+PROGRESS_EVERY_S = 30.0  # a progress line at least this often while the lists are computed
 # candidate columns _reasons reads (those the shop has)
 REASON_COLUMNS = ("cust", "item", "bought", "n_orders", "rank_season", "cat_share", "rank_category", "rank_ease",
                   "rank_similar", "s_together", "rel_together", "views", "carts")
@@ -467,12 +468,12 @@ class Recommender:
         info["ranker"] = "lambdarank" if self.ranker_all_ is not None else "fallback ordering (too little history)"
 
         say(f"lists as of {self.as_of_.date()}")
-        self._precompute(enc, cfg)
+        self._precompute(enc, cfg, say)
         info["fit_seconds"] = round(time.perf_counter() - t0, 2)
         self.fit_info_ = info
         return self
 
-    def _precompute(self, enc: Encoded, cfg: CandidateConfig) -> None:
+    def _precompute(self, enc: Encoded, cfg: CandidateConfig, say: Callable[[str], None] = lambda _m: None) -> None:
         """Catalog, neighbours and both lists as of ``self.as_of_``. The encoding's events are released once
         the last snapshot and its order baskets are computed (the item-item models and lists need neither)."""
         snap = Snapshot(enc, self.as_of_, self.horizon_days_)
@@ -480,8 +481,9 @@ class Recommender:
         enc.release_events()  # the item-item models need only the baskets of the events
         models = fit_cutoff_models(snap, self.ease_lambda_, cfg, baskets=baskets)
         del baskets
+        say(f"lists: snapshot and item-item models as of {self.as_of_.date()} ready")
         self._store_catalog(enc, snap, models)
-        self._store_lists(enc, snap, CandidateBuilder(snap, models, cfg))
+        self._store_lists(enc, snap, CandidateBuilder(snap, models, cfg), say)
 
     def refresh(self, orders: pd.DataFrame, products: pd.DataFrame | None = None,
                 sessions: pd.DataFrame | None = None, *, as_of, progress: Callable[[str], None] | None = None
@@ -499,7 +501,7 @@ class Recommender:
             if features != self.features_:
                 raise ValueError("the data to refresh from lacks inputs the rankers were trained with "
                                  f"(categories: {enc.has_categories}, sessions: {enc.has_sessions})")
-            self._precompute(enc, self.candidates or CandidateConfig())
+            self._precompute(enc, self.candidates or CandidateConfig(), progress or (lambda _m: None))
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -540,7 +542,8 @@ class Recommender:
         pop = np.nan_to_num(df["log_buyers_pop"].to_numpy(dtype=float)) / 100.0
         return np.where(bought, own, collab + pop)
 
-    def _store_lists(self, enc: Encoded, snap: Snapshot, builder: CandidateBuilder) -> None:
+    def _store_lists(self, enc: Encoded, snap: Snapshot, builder: CandidateBuilder,
+                     say: Callable[[str], None] = lambda _m: None) -> None:
         """Both lists of every customer with an order in the ``lookback_days`` before ``as_of``: candidates
         scored in chunks of ``build_chunk`` customers (with ``predict_jobs`` threads), the top ``list_size``
         per customer (score descending, ties by item code) kept with a reason. (Building two chunks at
@@ -551,8 +554,13 @@ class Recommender:
         for j, ranker in enumerate((self.ranker_all_, self.ranker_discovery_)):
             if ranker is not None and len(rows):
                 scorers[j] = compiled_predict(ranker.booster_, threads)
-        results = [self._list_chunk(rows[lo:lo + self.build_chunk], builder, *scorers)
-                   for lo in range(0, len(rows), self.build_chunk)]
+        results, said = [], time.monotonic()
+        for lo in range(0, len(rows), self.build_chunk):
+            results.append(self._list_chunk(rows[lo:lo + self.build_chunk], builder, *scorers))
+            done = min(lo + self.build_chunk, len(rows))
+            if time.monotonic() - said >= PROGRESS_EVERY_S or done == len(rows):
+                say(f"lists: {done:,}/{len(rows):,} customers with an order in the last {self.lookback_days} days")
+                said = time.monotonic()
         for j, name in enumerate(LISTS):
             parts = [res[j] for res in results if res is not None]
             cols = [np.array([], dtype=np.int32), np.array([], dtype=np.float32), np.array([], dtype=np.int8),

@@ -333,3 +333,24 @@ def test_recommend_batch_is_recommend_for_each_customer(lapsed_model, model, k, 
         pd.testing.assert_frame_equal(got, want)
     with pytest.raises(ValueError, match="k must be"):
         model.recommend_batch(["A"], -1)
+
+
+def test_fit_reports_the_lists_progress():
+    said: list[str] = []
+    m = Recommender(use_ranker=False, lookback_days=30, build_chunk=1)
+    m.fit(make_orders(), PRODUCTS, as_of=T, progress=said.append)
+    assert said[-2:] == ["lists: snapshot and item-item models as of 2024-04-01 ready",
+                         "lists: 2/2 customers with an order in the last 30 days"]
+
+
+def test_recommendation_tables_in_chunks_equal_one_batch(lapsed_model):
+    from training.recommend_pipeline import recommendation_tables
+
+    customers = ["A", "B", "nobody", "C", "D"]
+    for name, lst in (("recommendations", "all"), ("recommendations_discovery", "discovery")):
+        parts = list(recommendation_tables(lapsed_model, customers, 3, chunk=2)[name])
+        assert len(parts) == 3
+        pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True),
+                                      lapsed_model.recommend_batch(customers, 3, list=lst))
+    (empty,) = recommendation_tables(lapsed_model, [], 3)["recommendations"]
+    assert empty.empty and list(empty.columns) == ["customer_id", "rank", "product_id", "score", "reason"]
