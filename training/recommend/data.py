@@ -273,16 +273,18 @@ def _customer_items(ol: dict[str, np.ndarray], season: np.ndarray, recent: np.nd
     n_recent, own_gap (the customer's mean gap between orders of the item; NaN for one order)."""
     start = run_starts(ol["key"])
     n = len(ol["key"])
-    sizes = np.diff(np.r_[start, n]).astype(np.int64)
-    reduce = lambda f, a: f.reduceat(a, start) if len(start) else a[:0]  # noqa: E731
+    n_orders = np.diff(np.r_[start, n]).astype(np.int32)  # counts: int32 (1M customers: 20M rows per column)
+    reduce = lambda f, a, **kw: f.reduceat(a, start, **kw) if len(start) else a[:0]  # noqa: E731
+    first_days, last_days = reduce(np.maximum, ol["days"]), reduce(np.minimum, ol["days"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own_gap = np.where(n_orders > 1, (first_days - last_days) / np.maximum(n_orders - 1, 1), np.nan)
     ci = pd.DataFrame({
-        "key": ol["key"][start], "cust": ol["cust"][start], "item": ol["item"][start], "n_orders": sizes,
-        "qty": reduce(np.add, ol["qty"]), "first_days": reduce(np.maximum, ol["days"]),
-        "last_days": reduce(np.minimum, ol["days"]),
-        "n_season": reduce(np.add, season.astype(np.int64)), "n_recent": reduce(np.add, recent.astype(np.int64)),
+        "key": ol["key"][start], "cust": ol["cust"][start], "item": ol["item"][start], "n_orders": n_orders,
+        "qty": reduce(np.add, ol["qty"]), "first_days": first_days, "last_days": last_days,
+        # the masks summed as int32 without an int64 copy of them
+        "n_season": reduce(np.add, season, dtype=np.int32), "n_recent": reduce(np.add, recent, dtype=np.int32),
+        "own_gap": own_gap,
     }, copy=False)  # fresh arrays: no copy into one block
-    ci["own_gap"] = np.where(ci["n_orders"] > 1, (ci["first_days"] - ci["last_days"])
-                             / (ci["n_orders"] - 1).clip(lower=1), np.nan)
     return ci
 
 
@@ -343,16 +345,16 @@ class Snapshot:
 
         # one row per (order, item): times bought counts orders, not lines
         ol = _order_items(key, order, days, cust, item, enc.qty[:k])
-        ol_season = (ol["days"] > season_lo) & (ol["days"] <= season_hi)
-        ol_recent = ol["days"] <= POPULAR_DAYS
-        ci = _customer_items(ol, ol_season, ol_recent)
-        self.ci = ci
-        self.ci_key = ci["key"].to_numpy()
-
+        # (before the customer-item table exists: the peak memory of a snapshot is the two together)
         self.item_interval, self.global_interval = _repurchase_interval(ol, n_items)
         # trending: purchases (order x item) weighted with a two-week half-life
         self.trend_score = np.bincount(ol["item"], weights=0.5 ** (ol["days"] / 14.0), minlength=n_items)
+        ol_season = (ol["days"] > season_lo) & (ol["days"] <= season_hi)
+        ol_recent = ol["days"] <= POPULAR_DAYS
+        ci = _customer_items(ol, ol_season, ol_recent)
         del ol, ol_season, ol_recent  # (1 GB at 32M lines)
+        self.ci = ci
+        self.ci_key = ci["key"].to_numpy()
 
         # item popularity = distinct buyers in a window
         def buyers(mask: np.ndarray) -> np.ndarray:
