@@ -65,7 +65,8 @@ def _training_features(settings, ws, say: Callable[[str], None]) -> list[str]:
 
 
 def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], None]) -> None:
-    """Run one pipeline stage in this process."""
+    """Run one pipeline stage in this process. Training stages always train (``force``): on a kept
+    workspace they would otherwise find their model already trained on the same data and skip."""
     if name == "synthesize":
         from features.synthetic_stage import synthesize_into
         synthesize_into(settings, ws, customers=customers, progress=say)
@@ -82,16 +83,16 @@ def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], No
         materialize_as_of(store, ws, as_of, views)
     elif name == "churn":
         from training.churn_pipeline import train_churn
-        say(train_churn(settings, ws, progress=say).message)
+        say(train_churn(settings, ws, progress=say, force=True).message)
     elif name == "next_purchase":
         from training.next_purchase_pipeline import train_next_purchase
-        say(train_next_purchase(settings, ws, progress=say).message)
+        say(train_next_purchase(settings, ws, progress=say, force=True).message)
     elif name == "segments":
         from training.segment_pipeline import train_segments
-        say(train_segments(settings, ws, progress=say).message)
+        say(train_segments(settings, ws, progress=say, force=True).message)
     elif name == "recommender":
         from training.recommend_pipeline import train_recommender
-        say(train_recommender(settings, ws, progress=say).message)
+        say(train_recommender(settings, ws, progress=say, force=True).message)
     elif name == "score":
         from serving.batch import score_batch
         res = score_batch(settings, ws, ws.outputs_dir / "latest", progress=say, reuse_online=True)
