@@ -105,13 +105,27 @@ def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig,
 
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill=np.nan) -> np.ndarray:
     """values[keys == q] for each q (``keys`` sorted unique); ``fill`` where absent."""
-    out = np.full(len(query), fill, dtype=float)
-    if len(keys) == 0:
+    return _Match(keys, query).take(values, fill)
+
+
+class _Match:
+    """Where each of ``query`` is in the sorted unique ``keys`` (searched once), to gather several
+    columns aligned with ``keys``: ``take(values)`` = :func:`_lookup` (``keys``, ``values``, ``query``).
+    ``rows``: positions of ``keys`` in the columns (``values[rows[i]]`` belongs to ``keys[i]``)."""
+
+    def __init__(self, keys: np.ndarray, query: np.ndarray, rows: np.ndarray | None = None) -> None:
+        self.n = len(query)
+        if len(keys) == 0:
+            self.hit, self.at = np.zeros(self.n, dtype=bool), np.array([], dtype=np.int64)
+            return
+        pos = np.searchsorted(keys, query).clip(max=len(keys) - 1)
+        self.hit = keys[pos] == query
+        self.at = pos[self.hit] if rows is None else rows[pos[self.hit]]
+
+    def take(self, values: np.ndarray, fill=np.nan) -> np.ndarray:
+        out = np.full(self.n, fill, dtype=float)
+        out[self.hit] = values[self.at]
         return out
-    pos = np.searchsorted(keys, query).clip(max=len(keys) - 1)
-    hit = keys[pos] == query
-    out[hit] = values[pos[hit]]
-    return out
 
 
 def _rows_of(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -277,8 +291,8 @@ class CandidateBuilder:
                                                       np.concatenate(ease_rank_parts))
         # own history: the customer-item rows of these customers only
         at = _rows_of(self.ci_ptr, rows)
-        ck = snap.ci_key[at]
-        own = lambda col, fill=np.nan: _lookup(ck, self.ci_cols[col][at], key, fill)  # noqa: E731
+        own_rows = _Match(snap.ci_key[at], key, rows=at)  # one search for every own-history column
+        own = lambda col, fill=np.nan: own_rows.take(self.ci_cols[col], fill)  # noqa: E731
         n_orders = own("n_orders", 0.0)
         f["bought"] = (n_orders > 0).astype(float)
         f["n_orders"] = n_orders
@@ -294,7 +308,7 @@ class CandidateBuilder:
         f["since_last_vs_own_gap"] = last / np.maximum(own_gap, 1.0)
         f["n_season"] = own("n_season", 0.0) if snap.season_known else np.full(len(key), np.nan)
         f["n_recent"] = own("n_recent", 0.0)
-        f["rank_own"] = _lookup(ck, self.own_rank_all[at], key)
+        f["rank_own"] = own_rows.take(self.own_rank_all)
         # collaborative sources
         for name in ("together", "similar"):
             keys_s, vals_s = src[name]
@@ -339,11 +353,11 @@ class CandidateBuilder:
             f["rank_category"] = self.cat_rank_all[item]
         if snap.has_sessions:
             at = _rows_of(self.sess_ptr, rows)
-            sk = snap.sess_key[at]
+            sess_rows = _Match(snap.sess_key[at], key, rows=at)
             s = self.sess_cols
-            f["views"] = _lookup(sk, s["views"][at], key, 0.0)
-            f["carts"] = _lookup(sk, s["carts"][at], key, 0.0)
-            f["sess_last_days"] = _lookup(sk, s["last_days"][at], key)
+            f["views"] = sess_rows.take(s["views"], 0.0)
+            f["carts"] = sess_rows.take(s["carts"], 0.0)
+            f["sess_last_days"] = sess_rows.take(s["last_days"])
         df = pd.DataFrame(f)
         for col in df.columns[3:]:
             df[col] = df[col].astype(np.float32)
