@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ import pyarrow.parquet as pq
 from features.repo.definitions import SQL_DIR, VIEW_SPECS, snapshot_path
 from features.schema import TIMESTAMP_DTYPE
 from features.snapshot_engines import CUSTOMER_SCOPE, DuckDBEngine, SnapshotEngine, TableSource, load_view_sql
-from features.storage import Workspace, file_stamp, write_json_atomic
+from features.storage import Workspace, file_stamp, write_json_atomic, write_parquet_tables_atomic
 
 if TYPE_CHECKING:
     from configs.settings import DuckDBOfflineStore, SparkOfflineStore
@@ -156,28 +154,11 @@ def write_snapshots(path: Path, keep_existing: bool, frames: Iterable[pd.DataFra
     cutoffs ``replaced``) followed by ``frames``, one row group at a time, so that neither the old rows nor
     all the new ones are held in memory at once. Readers see the old file or the complete new one."""
     replaced = sorted({as_utc(c) for c in replaced})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    writer: pq.ParquetWriter | None = None
-    try:
-        old = pq.ParquetFile(path) if keep_existing else None
-        tables = itertools.chain(
-            (_without(old.read_row_group(i), replaced) for i in range(old.num_row_groups)) if old is not None else (),
-            (pa.Table.from_pandas(f, preserve_index=False) for f in frames))
-        for table in tables:
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table.cast(writer.schema))
-        if writer is None:
-            raise ValueError(f"{path}: no snapshots to write")
-        writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    old = pq.ParquetFile(path) if keep_existing else None
+    tables = itertools.chain(
+        (_without(old.read_row_group(i), replaced) for i in range(old.num_row_groups)) if old is not None else (),
+        (pa.Table.from_pandas(f, preserve_index=False) for f in frames))
+    write_parquet_tables_atomic(tables, path, "snapshots")
 
 
 def _without(table: pa.Table, cutoffs: list[pd.Timestamp]) -> pa.Table:

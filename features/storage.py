@@ -130,10 +130,10 @@ def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def write_parquet_frames_atomic(frames: Iterable[pd.DataFrame], path: Path) -> int:
-    """Write ``frames`` (the same columns and dtypes; at least one, possibly empty) one after the other to
-    ``path`` as one parquet file, so that only one frame is in memory at a time and readers see either
-    the old file or the complete new one. Returns the number of rows written."""
+def write_parquet_tables_atomic(tables: Iterable[pa.Table], path: Path, what: str = "tables") -> int:
+    """Write ``tables`` one after the other (each cast to the first one's schema) to ``path`` as one
+    parquet file, so that only one is in memory at a time and readers see either the old file or the
+    complete new one. ``what`` names them in the error raised when there is none. Returns the rows."""
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,14 +141,13 @@ def write_parquet_frames_atomic(frames: Iterable[pd.DataFrame], path: Path) -> i
     os.close(fd)
     writer, rows = None, 0
     try:
-        for df in frames:
-            table = pa.Table.from_pandas(df, preserve_index=False, schema=None if writer is None else writer.schema)
+        for table in tables:
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
-            rows += len(df)
+            writer.write_table(table.cast(writer.schema))
+            rows += table.num_rows
         if writer is None:
-            raise ValueError(f"{path}: no frames to write (give at least one, possibly empty)")
+            raise ValueError(f"{path}: no {what} to write")
         writer.close()
         os.replace(tmp, path)
     except BaseException:
@@ -157,6 +156,13 @@ def write_parquet_frames_atomic(frames: Iterable[pd.DataFrame], path: Path) -> i
         Path(tmp).unlink(missing_ok=True)
         raise
     return rows
+
+
+def write_parquet_frames_atomic(frames: Iterable[pd.DataFrame], path: Path) -> int:
+    """:func:`write_parquet_tables_atomic` for pandas frames with the same columns and dtypes (at least
+    one, possibly empty): one frame in memory at a time. Returns the rows written."""
+    return write_parquet_tables_atomic((pa.Table.from_pandas(df, preserve_index=False) for df in frames), path,
+                                       "frames (give at least one, possibly empty)")
 
 
 def write_bytes_atomic(data: bytes, path: Path) -> None:
