@@ -117,14 +117,23 @@ class _Match:
         self.n = len(query)
         if len(keys) == 0:
             self.hit, self.at = np.zeros(self.n, dtype=bool), np.array([], dtype=np.int64)
+            self.local = self.at
             return
         pos = np.searchsorted(keys, query).clip(max=len(keys) - 1)
         self.hit = keys[pos] == query
-        self.at = pos[self.hit] if rows is None else rows[pos[self.hit]]
+        self.local = pos[self.hit]
+        self.at = self.local if rows is None else rows[self.local]
 
     def take(self, values: np.ndarray, fill=np.nan) -> np.ndarray:
+        """Each query's value in ``values`` (a column ``rows`` point into), ``fill`` where absent."""
         out = np.full(self.n, fill, dtype=float)
         out[self.hit] = values[self.at]
+        return out
+
+    def take_aligned(self, values: np.ndarray, fill=np.nan) -> np.ndarray:
+        """The same for ``values`` aligned with ``keys``."""
+        out = np.full(self.n, fill, dtype=float)
+        out[self.hit] = values[self.local]
         return out
 
 
@@ -190,17 +199,23 @@ class CandidateBuilder:
             self.cat_rank_all = np.full(n, np.nan)
             self.cat_rank_all[ok] = r
         ci = snap.ci
-        self.own_rank_all = _rank_within(ci["cust"].to_numpy(), ci["n_orders"].to_numpy(dtype=float),
-                                         ci["last_days"].to_numpy())
         # a chunk of customers reads only its rows of the customer-item and session tables (both sorted
         # by key = customer x items + item): per-customer start positions
         starts = np.arange(snap.n_cust + 1, dtype=np.int64) * n
         self.ci_ptr = np.searchsorted(snap.ci_key, starts)
-        self.ci_cols = {c: ci[c].to_numpy(dtype=float) for c in
-                        ("n_orders", "qty", "last_days", "first_days", "own_gap", "n_season", "n_recent")}
+        # the columns as they are (int32 counts are gathered into float features per chunk): no copies of
+        # the whole table, and a customer's own-item ranks are computed per chunk (ranks within a customer)
+        self.ci_cols = {c: ci[c].to_numpy() for c in
+                        ("cust", "n_orders", "qty", "last_days", "first_days", "own_gap", "n_season", "n_recent")}
         self.sess_ptr = np.searchsorted(snap.sess_key, starts) if snap.has_sessions else None
         self.sess_cols = ({c: snap.sess[c].to_numpy(dtype=float) for c in ("views", "carts", "last_days")}
                           if snap.has_sessions else None)
+
+    def _own_rank(self, at: np.ndarray) -> np.ndarray:
+        """1-based rank of the customer-item rows ``at`` (all rows of their customers, as from
+        :func:`_rows_of`) within their customer: most orders first, then most recent."""
+        c = self.ci_cols
+        return _rank_within(c["cust"][at], c["n_orders"][at].astype(float), c["last_days"][at])
 
     # -- sources ---------------------------------------------------------------------------------
     def _pairs(self, rows: np.ndarray) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple]]:
@@ -211,8 +226,9 @@ class CandidateBuilder:
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         scores: dict[str, tuple] = {}
         sel = _rows_of(self.ci_ptr, rows)
-        sel = sel[self.own_rank_all[sel] <= cfg.n_own]
-        out["own"] = (snap.ci_key[sel], self.own_rank_all[sel])
+        rank = self._own_rank(sel)
+        keep = rank <= cfg.n_own
+        out["own"] = (snap.ci_key[sel[keep]], rank[keep])
         Wr = self.W[rows]
         for name, S, top in (("together", self.models.together, cfg.n_together),
                              ("similar", self.models.similar, cfg.n_similar)):
@@ -308,7 +324,7 @@ class CandidateBuilder:
         f["since_last_vs_own_gap"] = last / np.maximum(own_gap, 1.0)
         f["n_season"] = own("n_season", 0.0) if snap.season_known else np.full(len(key), np.nan)
         f["n_recent"] = own("n_recent", 0.0)
-        f["rank_own"] = own_rows.take(self.own_rank_all)
+        f["rank_own"] = own_rows.take_aligned(self._own_rank(at))
         # collaborative sources
         for name in ("together", "similar"):
             keys_s, vals_s = src[name]
