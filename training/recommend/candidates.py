@@ -208,8 +208,8 @@ class CandidateBuilder:
         self.ci_cols = {c: ci[c].to_numpy() for c in
                         ("cust", "n_orders", "qty", "last_days", "first_days", "own_gap", "n_season", "n_recent")}
         self.sess_ptr = np.searchsorted(snap.sess_key, starts) if snap.has_sessions else None
-        self.sess_cols = ({c: snap.sess[c].to_numpy(dtype=float) for c in ("views", "carts", "last_days")}
-                          if snap.has_sessions else None)
+        self.sess_cols = ({c: snap.sess[c].to_numpy() for c in ("views", "carts", "last_days")}
+                          if snap.has_sessions else None)  # (as they are: gathered into floats per chunk)
 
     def _own_rank(self, at: np.ndarray) -> np.ndarray:
         """1-based rank of the customer-item rows ``at`` (all rows of their customers, as from
@@ -218,17 +218,17 @@ class CandidateBuilder:
         return _rank_within(c["cust"][at], c["n_orders"][at].astype(float), c["last_days"][at])
 
     # -- sources ---------------------------------------------------------------------------------
-    def _pairs(self, rows: np.ndarray) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple]]:
+    def _pairs(self, rows: np.ndarray, own_at: np.ndarray, own_rank: np.ndarray
+               ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple]]:
         """Non-EASE source keys and score arrays for customer codes ``rows`` (sorted), and per item-item
         model every (customer, item) score of these customers with each customer's largest (keys, values,
-        row maxima); nothing about a chunk is kept on the builder."""
+        row maxima); nothing about a chunk is kept on the builder. ``own_at``: the customers' rows of the
+        customer-item table (:func:`_rows_of`), ``own_rank``: their :meth:`_own_rank`."""
         snap, cfg, n = self.snap, self.cfg, self.snap.n_items
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         scores: dict[str, tuple] = {}
-        sel = _rows_of(self.ci_ptr, rows)
-        rank = self._own_rank(sel)
-        keep = rank <= cfg.n_own
-        out["own"] = (snap.ci_key[sel[keep]], rank[keep])
+        keep = own_rank <= cfg.n_own
+        out["own"] = (snap.ci_key[own_at[keep]], own_rank[keep])
         Wr = self.W[rows]
         for name, S, top in (("together", self.models.together, cfg.n_together),
                              ("similar", self.models.similar, cfg.n_similar)):
@@ -267,7 +267,9 @@ class CandidateBuilder:
         snap, cfg, n = self.snap, self.cfg, self.snap.n_items
         if len(rows) == 0:
             return pd.DataFrame(columns=["cust", "item", "key"])
-        src, pair_scores = self._pairs(rows)
+        at = _rows_of(self.ci_ptr, rows)  # the customers' own-history rows, and their ranks
+        own_rank = self._own_rank(at)
+        src, pair_scores = self._pairs(rows, at, own_rank)
         base_keys = unique_ints(np.concatenate([k for k, _ in src.values()]))
         # EASE in chunks of customers: its top items join the candidates; its score is gathered for all
         models = self.models
@@ -306,7 +308,6 @@ class CandidateBuilder:
         f["s_ease"], f["rel_ease"], f["rank_ease"] = (np.concatenate(ease_parts), np.concatenate(ease_rel_parts),
                                                       np.concatenate(ease_rank_parts))
         # own history: the customer-item rows of these customers only
-        at = _rows_of(self.ci_ptr, rows)
         own_rows = _Match(snap.ci_key[at], key, rows=at)  # one search for every own-history column
         own = lambda col, fill=np.nan: own_rows.take(self.ci_cols[col], fill)  # noqa: E731
         n_orders = own("n_orders", 0.0)
@@ -324,7 +325,7 @@ class CandidateBuilder:
         f["since_last_vs_own_gap"] = last / np.maximum(own_gap, 1.0)
         f["n_season"] = own("n_season", 0.0) if snap.season_known else np.full(len(key), np.nan)
         f["n_recent"] = own("n_recent", 0.0)
-        f["rank_own"] = own_rows.take_aligned(self._own_rank(at))
+        f["rank_own"] = own_rows.take_aligned(own_rank)
         # collaborative sources
         for name in ("together", "similar"):
             keys_s, vals_s = src[name]

@@ -597,9 +597,8 @@ class Recommender:
         for name, s in (("all", s_all), ("discovery", s_disc)):
             idx = np.flatnonzero(np.isfinite(s))
             idx = idx[np.lexsort((item[idx], -s[idx], cust[idx]))]
-            c = cust[idx]
-            first = np.r_[0, np.flatnonzero(np.diff(c)) + 1]
-            rank = np.arange(len(c)) - np.repeat(first, np.diff(np.r_[first, len(c)]))
+            first = run_starts(cust[idx])
+            rank = np.arange(len(idx)) - np.repeat(first, np.diff(np.r_[first, len(idx)]))
             kept[name] = idx[rank < self.list_size]
         # reasons once for the rows in either list (the lists share most of their non-bought items)
         rows_r = unique_ints(np.concatenate(list(kept.values())))
