@@ -59,12 +59,17 @@ def _read_compact(ws: Workspace, name: str, columns: tuple[str, ...], filters=No
     path = ws.table_path(name)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no '{name}' table in workspace {ws.root}")
-    ids = [c for c in ("order_id", "customer_id", "product_id", "event_type") if c in columns]
+    ids = [c for c in ("customer_id", "product_id", "event_type") if c in columns]
     table = pq.read_table(path, columns=list(columns), filters=filters, read_dictionary=ids)
     table = table.replace_schema_metadata(None)  # no pandas metadata: it would turn categories back into strings
     if "order_id" in columns:
-        orders = table.column("order_id").unify_dictionaries()
-        codes = orders.combine_chunks().indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        # one dictionary over the combined column: unifying the row groups' dictionaries of order ids took
+        # 14 s instead of 4 at 32M order lines (7M orders)
+        orders = table.column("order_id")
+        if orders.nbytes >= 2 ** 31:  # beyond 32-bit string offsets in one array
+            orders = orders.cast(pa.large_string())
+        orders = orders.combine_chunks().dictionary_encode()
+        codes = orders.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         table = table.drop_columns(["order_id"])
         del orders
     else:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from training.recommend.similarity import gram
 
 DAY_US = 86_400 * 1_000_000  # microseconds in a day
 YEAR_DAYS = 365
@@ -330,6 +331,7 @@ class Snapshot:
             raise ValueError("this encoding's events were released by a fit (Encoded.release_events): encode again")
         self.enc = enc
         self._binary: sp.csr_matrix | None = None  # history_matrix("binary"), built on first use
+        self._gram: tuple[np.ndarray, np.ndarray] | None = None  # (items, history_gram(items)), the last asked
         self.cutoff = as_utc(cutoff)
         self.horizon_days = int(horizon_days)
         c_us = _ts_us(self.cutoff)
@@ -411,8 +413,11 @@ class Snapshot:
         # sessions: views and carts of the last 30 days of items not bought since
         self.has_sessions = enc.has_sessions
         if self.has_sessions:
-            sm = (enc.s_t < c_us) & (enc.s_t >= c_us - RECENT_DAYS * DAY_US)
+            sm = np.flatnonzero((enc.s_t < c_us) & (enc.s_t >= c_us - RECENT_DAYS * DAY_US))
             sk = enc.s_cust[sm].astype(np.int64) * n_items + enc.s_item[sm]
+            by_key = np.argsort(sk, kind="stable")  # sorted lookups: 8x faster than random ones at 6M events
+            sm, sk = sm[by_key], sk[by_key]
+            del by_key
             sd = (c_us - enc.s_t[sm]) / DAY_US
             pos = np.searchsorted(self.ci_key, sk).clip(max=max(len(self.ci_key) - 1, 0))
             bought_after = np.zeros(len(sk), dtype=bool)
@@ -420,9 +425,11 @@ class Snapshot:
                 hit = self.ci_key[pos] == sk
                 bought_after[hit] = ci["last_days"].to_numpy()[pos[hit]] < sd[hit]
             sk, sd, cart = sk[~bought_after], sd[~bought_after], enc.s_cart[sm][~bought_after]
-            s = pd.DataFrame({"key": sk, "days": sd, "view": ~cart, "cart": cart}).groupby("key").agg(
-                views=("view", "sum"), carts=("cart", "sum"), last_days=("days", "min"))
-            self.sess = s.reset_index()
+            start = run_starts(sk)
+            reduce = lambda f, a, **kw: f.reduceat(a, start, **kw) if len(start) else a[:0]  # noqa: E731
+            carts = reduce(np.add, cart, dtype=np.int64)
+            self.sess = pd.DataFrame({"key": sk[start], "views": np.diff(np.r_[start, len(sk)]) - carts,
+                                      "carts": carts, "last_days": reduce(np.minimum, sd)})
             self.sess_key = self.sess["key"].to_numpy()
 
     # -- matrices ------------------------------------------------------------------------------
@@ -437,6 +444,20 @@ class Snapshot:
             return self._binary
         w = 0.5 ** (ci["last_days"].to_numpy() / float(half_life_days))
         return sp.csr_matrix((w, (ci["cust"].to_numpy(), ci["item"].to_numpy())), shape=(self.n_cust, self.n_items))
+
+    def history_gram(self, items: np.ndarray) -> np.ndarray:
+        """``X'X`` of the binary history matrix's columns ``items``: how many customers bought both (dense
+        float64). Kept for the last ``items`` asked until :meth:`release_history_gram` (EASE's choice of
+        lambda and the cutoff's item-item models share it)."""
+        items = np.asarray(items, dtype=np.int64)
+        if self._gram is None or not np.array_equal(self._gram[0], items):
+            self._gram = None
+            self._gram = (items.copy(), gram(self.history_matrix("binary")[:, items]))
+        return self._gram[1]
+
+    def release_history_gram(self) -> None:
+        """Forget the Gram matrix :meth:`history_gram` keeps (200 MB at 5,000 items)."""
+        self._gram = None
 
     def basket_matrix(self) -> sp.csr_matrix:
         """Orders x items (binary): which items were bought in the same order, for orders before the cutoff."""

@@ -2,7 +2,8 @@
 
 - :func:`cosine_neighbours`: for a binary (rows x items) matrix, each item's ``top`` most similar items
   by cosine of their columns (rows = customers gives "customers who bought this also bought", rows =
-  orders gives "bought together"), as a sparse item x item matrix.
+  orders gives "bought together"), as a sparse item x item matrix; :func:`cosine_neighbours_from_gram`
+  the same from the Gram matrix EASE has computed.
 - :func:`ease_weights`: EASE (Steck 2019), the closed form ``B = I - P diag(1/diag(P))`` with
   ``P = (X'X + lambda I)^-1`` and a zero diagonal.
 - :func:`top_k_rows`: the ``k`` highest entries of each row of a sparse matrix, vectorised.
@@ -41,10 +42,37 @@ def cosine_neighbours(X: sp.spmatrix, top: int = 50, min_count: int = 1, chunk: 
     n = X.shape[1]
     norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())
     Xt = sp.csr_matrix(X.T)
+    return _neighbours(((lo, (Xt[lo:lo + chunk] @ X).toarray()) for lo in range(0, n, chunk)), n, norms, top,
+                       min_count)
+
+
+def cosine_neighbours_from_gram(G: np.ndarray, items: np.ndarray, n: int, top: int = 50, min_count: int = 1,
+                                chunk: int = 2048) -> sp.csr_matrix:
+    """:func:`cosine_neighbours` of a binary matrix with ``n`` columns from the Gram matrix ``G`` of its
+    columns ``items`` (sorted), for a ``min_count`` no item outside ``items`` reaches (every item bought by
+    at least ``min_count`` rows is in ``items``): the same neighbours, without computing the co-occurrences
+    again when ``G`` is there anyway (EASE's)."""
+    items = np.asarray(items, dtype=np.int64)
+    norms = np.zeros(n)
+    norms[items] = np.sqrt(np.diag(G))
+
+    def chunks():
+        for lo in range(0, n, chunk):
+            hi = min(n, lo + chunk)
+            co = np.zeros((hi - lo, n))
+            at = np.flatnonzero((items >= lo) & (items < hi))
+            co[np.ix_(items[at] - lo, items)] = G[at]
+            yield lo, co
+
+    return _neighbours(chunks(), n, norms, top, min_count)
+
+
+def _neighbours(chunks, n: int, norms: np.ndarray, top: int, min_count: int) -> sp.csr_matrix:
+    """The ``top`` cosine neighbours per item from chunks ``(lo, co)`` of the dense co-occurrence rows
+    ``lo, lo + 1, ...`` and the columns' norms (square roots of the counts)."""
     rows, cols, vals = [], [], []
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        co = (Xt[lo:hi] @ X).toarray()  # (chunk x n) co-occurrence counts
+    for lo, co in chunks:
+        hi = lo + co.shape[0]
         co[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
         co[co < min_count] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -232,6 +232,22 @@ def test_compact_workspace_inputs_give_the_same_model(shop, base, tmp_path):
     assert o["customer_id"].dtype == "string" and len(s) == len(full)
 
 
+def test_compact_order_codes_follow_first_appearance_across_row_groups(shop, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ws = Workspace(tmp_path / "ws")
+    path = ws.table_path("orders")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    orders = shop["orders"]
+    pq.write_table(pa.Table.from_pandas(orders, preserve_index=False), path, row_group_size=97)
+    assert pq.ParquetFile(path).num_row_groups > 3  # order ids span row groups with their own dictionaries
+    got = recommender_inputs(ws, compact=True)[0]["order_id"].to_numpy()
+    want, _ = pd.factorize(orders["order_id"].astype(str))
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+
+
 def test_cap_setting_reaches_the_model_and_the_demo_default_is_not_reached():
     cfg = RecommenderSettings()
     assert cfg.max_training_customers == 10_000  # the 20k-customer demo shop has 3.8k-4.5k buyers per cutoff

@@ -225,3 +225,62 @@ def test_candidates_of_some_customers_equal_their_rows_among_all():
     want = everyone[everyone["cust"].isin(some)]
     assert len(got) > 0 and set(got["cust"]) == set(some)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+
+
+def test_cosine_neighbours_from_gram_equal_those_from_the_columns():
+    """The customer cosine from EASE's Gram matrix of the items bought by at least ``min_count`` rows (and
+    a few more) is the cosine of the whole matrix, ties included (binary data: many), chunk by chunk."""
+    from training.recommend.similarity import cosine_neighbours, cosine_neighbours_from_gram, gram
+
+    rng = np.random.default_rng(5)
+    X = sp.csr_matrix((rng.random((400, 60)) < rng.random(60) * 0.08).astype(float))
+    buyers = np.asarray(X.sum(axis=0)).ravel()
+    assert (buyers == 1).any() and (buyers == 0).any()
+    for min_count in (2, 3):
+        items = np.union1d(np.flatnonzero(buyers >= min_count), [np.flatnonzero(buyers == 1)[0]])
+        want = cosine_neighbours(X, 5, min_count, chunk=7)
+        got = cosine_neighbours_from_gram(gram(X[:, items]), items, 60, 5, min_count, chunk=7)
+        assert want.nnz > 100
+        for attr in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(got, attr), getattr(want, attr))
+
+
+def test_cutoff_models_share_the_gram_matrix_and_give_the_same_neighbours():
+    from training.recommend.candidates import CandidateConfig, fit_cutoff_models
+    from training.recommend.data import Snapshot
+    from training.recommend.similarity import cosine_neighbours, ease_weights, gram
+
+    snap = Snapshot(_messy_encoded(2), pd.Timestamp("2024-03-01", tz="UTC"), 90)
+    X = snap.history_matrix("binary")
+    # EASE covers every item bought twice (the gram path), or only the 10 most bought (the columns' path)
+    for cfg in (CandidateConfig(neighbours=4), CandidateConfig(neighbours=4, ease_max_items=10)):
+        m = fit_cutoff_models(snap, 20.0, cfg)
+        want = cosine_neighbours(X, 4, cfg.min_cooccurrence)
+        assert (m.similar != want).nnz == 0 and m.similar.nnz > 20
+        np.testing.assert_array_equal(m.ease_B, ease_weights(gram(X[:, m.ease_items]), 20.0))
+        assert snap._gram is None  # released: the snapshot outlives its models
+    items = np.flatnonzero(snap.buyers_all >= 2)
+    G = snap.history_gram(items)
+    assert snap.history_gram(items.copy()) is G and snap.history_gram(items[1:]) is not G
+
+
+def test_snapshot_session_signals_match_pandas_group_by():
+    """Views, carts and the last session day per customer-item over the 30 days before the cutoff, without
+    the events followed by a purchase of the item."""
+    from features.synthetic import synthesize_shop
+    from training.recommend.data import DAY_US, RECENT_DAYS, Encoded, Snapshot, _ts_us
+
+    shop = synthesize_shop(customers=200, products=40, seed=6, start="2022-01-01", end="2023-01-01")
+    enc = Encoded(shop["orders"], shop["products"], shop["sessions"], pd.Timestamp("2023-01-01", tz="UTC"))
+    cutoff = pd.Timestamp("2022-10-15", tz="UTC")
+    snap = Snapshot(enc, cutoff, 90)
+    c = _ts_us(cutoff)
+    m = (enc.s_t < c) & (enc.s_t >= c - RECENT_DAYS * DAY_US)
+    ev = pd.DataFrame({"key": enc.s_cust[m].astype(np.int64) * enc.n_items + enc.s_item[m],
+                       "days": (c - enc.s_t[m]) / DAY_US, "cart": enc.s_cart[m]})
+    last_bought = snap.ci.set_index("key")["last_days"]
+    ev = ev[~(ev["key"].map(last_bought) < ev["days"])]  # bought since the event
+    want = ev.assign(view=~ev["cart"]).groupby("key").agg(
+        views=("view", "sum"), carts=("cart", "sum"), last_days=("days", "min")).reset_index()
+    assert len(want) > 50 and want["carts"].sum() > 0 and len(ev) < m.sum()
+    pd.testing.assert_frame_equal(snap.sess, want)
