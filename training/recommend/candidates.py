@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from training.recommend.data import Snapshot, run_starts, unique_ints
 from training.recommend.similarity import (cosine_neighbours, cosine_neighbours_from_gram, ease_weights,
-                                              top_k_dense, top_k_rows)
+                                              top_k_dense, top_k_dense_rows, top_k_rows)
 
 RANK_SOURCES = ("own", "together", "similar", "ease", "popular", "trending", "season", "category")
 
@@ -113,6 +113,12 @@ def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig,
     return CutoffModels(together, similar, uni, B)
 
 
+# the item-item models' and EASE's features, computed per chunk of customers in CandidateBuilder.build
+COLLAB_FEATURES = ("s_ease", "rel_ease", "rank_ease", "rank_together", "s_together", "rel_together",
+                   "rank_similar", "s_similar", "rel_similar")
+DENSE_ITEMS = 4096  # catalogs up to this many items score the neighbour models with dense matrices
+
+
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill=np.nan) -> np.ndarray:
     """values[keys == q] for each q (``keys`` sorted unique); ``fill`` where absent."""
     return _Match(keys, query).take(values, fill)
@@ -145,6 +151,51 @@ class _Match:
         out = np.full(self.n, fill, dtype=float)
         out[self.hit] = values[self.local]
         return out
+
+
+class _NeighbourScores:
+    """A neighbour model's scores ``W[r] @ S`` for a chunk of customers ``r`` (sorted): each customer's
+    ``top`` items (``top_keys``, sorted by customer, then score descending, ties by item) and, through
+    :meth:`features`, any (customer, item)'s score, relative score and rank among the top. With ``dense``
+    (``S`` as a dense array, small catalogs) the scores are a dense chunk read by position; otherwise a
+    sparse product searched by key. Both give the same numbers."""
+
+    def __init__(self, Wr: sp.csr_matrix, S: sp.csr_matrix, dense: np.ndarray | None, r: np.ndarray, top: int
+                 ) -> None:
+        n = S.shape[1]
+        self.n = n
+        if dense is not None:
+            D = np.asarray(Wr @ dense)
+            row, col, val = top_k_dense_rows(D, top)
+            self.rowmax = D.max(axis=1) if n else np.zeros(len(r))
+            self.D, self.p_keys = D, None
+        else:
+            P = sp.csr_matrix(Wr @ S)
+            P.sort_indices()
+            row, col, val = top_k_rows(P, top)
+            self.rowmax = np.zeros(len(r))
+            nz = np.flatnonzero(np.diff(P.indptr) > 0)
+            if len(nz):
+                self.rowmax[nz] = np.maximum.reduceat(P.data, P.indptr[nz])
+            prow = np.repeat(np.arange(len(r), dtype=np.int64), np.diff(P.indptr))
+            self.D, self.p_keys, self.p_vals = None, prow * n + P.indices, P.data
+        self.top_keys = r[row].astype(np.int64) * n + col
+        start = run_starts(row)
+        self.top_rank = (np.arange(len(row)) - np.repeat(start, np.diff(np.r_[start, len(row)])) + 1).astype(float)
+
+    def features(self, keys: np.ndarray, local: np.ndarray, items: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(score, score / the customer's largest, rank among the customer's top) of the chunk's sorted
+        ``keys`` (customer positions in the chunk ``local``, items ``items``): 0, 0 and NaN where none."""
+        if self.D is not None:
+            s = self.D[local, items]
+        else:
+            s = _lookup(self.p_keys, self.p_vals, local.astype(np.int64) * self.n + items, 0.0)
+        mx = self.rowmax[local]
+        rel = np.where(mx > 0, s / np.where(mx > 0, mx, 1.0), 0.0)
+        order = np.argsort(self.top_keys)
+        rank = _lookup(self.top_keys[order], self.top_rank[order], keys)
+        return s, rel, rank
 
 
 def _rows_of(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -186,6 +237,9 @@ class CandidateBuilder:
         self.half_life = float(cfg.half_life_days or snap.horizon_days)
         self.W = snap.history_matrix("decay", self.half_life)
         self.W.sort_indices()  # a customer's items ascending (together_contributor's ties)
+        # small catalogs: the neighbour models as dense arrays (W[r] @ dense: a dense chunk of scores)
+        self._dense = ({name: getattr(models, name).toarray() for name in ("together", "similar")}
+                       if n <= DENSE_ITEMS else {})
         self._contrib_cache: tuple | None = None  # together_contributor's sorted neighbours, on first use
         sold = snap.buyers_all > 0
         self.available = sold
@@ -228,30 +282,14 @@ class CandidateBuilder:
         return _rank_within(c["cust"][at], c["n_orders"][at].astype(float), c["last_days"][at])
 
     # -- sources ---------------------------------------------------------------------------------
-    def _pairs(self, rows: np.ndarray, own_at: np.ndarray, own_rank: np.ndarray
-               ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple]]:
-        """Non-EASE source keys and score arrays for customer codes ``rows`` (sorted), and per item-item
-        model every (customer, item) score of these customers with each customer's largest (keys, values,
-        row maxima); nothing about a chunk is kept on the builder. ``own_at``: the customers' rows of the
+    def _pairs(self, rows: np.ndarray, own_at: np.ndarray, own_rank: np.ndarray) -> dict[str, tuple]:
+        """Keys (and scores) of the sources other than the item-item models for customer codes ``rows``
+        (sorted); nothing about a chunk is kept on the builder. ``own_at``: the customers' rows of the
         customer-item table (:func:`_rows_of`), ``own_rank``: their :meth:`_own_rank`."""
         snap, cfg, n = self.snap, self.cfg, self.snap.n_items
-        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        scores: dict[str, tuple] = {}
+        out: dict[str, tuple] = {}
         keep = own_rank <= cfg.n_own
         out["own"] = (snap.ci_key[own_at[keep]], own_rank[keep])
-        Wr = self.W[rows]
-        for name, S, top in (("together", self.models.together, cfg.n_together),
-                             ("similar", self.models.similar, cfg.n_similar)):
-            P = sp.csr_matrix(Wr @ S)
-            P.sort_indices()
-            r, col, v = top_k_rows(P, top)
-            out[name] = (rows[r].astype(np.int64) * n + col, v)
-            prow = np.repeat(rows, np.diff(P.indptr)).astype(np.int64)
-            rowmax = np.zeros(len(rows))
-            nz = np.flatnonzero(np.diff(P.indptr) > 0)
-            if len(nz):
-                rowmax[nz] = np.maximum.reduceat(P.data, P.indptr[nz])
-            scores[name] = (prow * n + P.indices, P.data, rowmax)
         rr = rows.astype(np.int64)[:, None] * n
         glob = [self.pop_items, self.trend_items, self.season_items]
         for name, items in zip(("popular", "trending", "season"), glob):
@@ -269,7 +307,14 @@ class CandidateBuilder:
             out["category"] = (np.concatenate(ks) if ks else np.array([], dtype=np.int64), None)
         if snap.has_sessions and len(snap.sess_key):
             out["session"] = (snap.sess_key[_rows_of(self.sess_ptr, rows)], None)
-        return out, scores
+        return out
+
+    def _neighbour_scores(self, r: np.ndarray, name: str) -> "_NeighbourScores":
+        """The ``together`` or ``similar`` scores of customers ``r`` (sorted): every item's, their top
+        ``n_together`` / ``n_similar`` and the customers' largest."""
+        S = getattr(self.models, name)
+        top = self.cfg.n_together if name == "together" else self.cfg.n_similar
+        return _NeighbourScores(self.W[r], S, self._dense.get(name), r, top)
 
     def build(self, rows: np.ndarray, chunk: int = 1024) -> pd.DataFrame:
         """Candidates with features for customer codes ``rows``: columns cust, item, key + features."""
@@ -279,25 +324,30 @@ class CandidateBuilder:
             return pd.DataFrame(columns=["cust", "item", "key"])
         at = _rows_of(self.ci_ptr, rows)  # the customers' own-history rows, and their ranks
         own_rank = self._own_rank(at)
-        src, pair_scores = self._pairs(rows, at, own_rank)
+        src = self._pairs(rows, at, own_rank)
         base_keys = unique_ints(np.concatenate([k for k, _ in src.values()]))
-        # EASE in chunks of customers: its top items join the candidates; its score is gathered for all
+        # per chunk of customers: the item-item models' and EASE's scores of every item; their top items
+        # join the candidates, their scores are gathered for all
         models = self.models
-        keys_parts, ease_parts, ease_rel_parts, ease_rank_parts = [], [], [], []
+        parts: dict[str, list] = {c: [] for c in ("key", *COLLAB_FEATURES)}
         upos = np.full(n, -1, dtype=np.int64)
         upos[models.ease_items] = np.arange(len(models.ease_items))
         X = snap.history_matrix("binary")
         for lo in range(0, len(rows), chunk):
             r = rows[lo:lo + chunk]
             a, b = np.searchsorted(base_keys, [r[0] * n, (r[-1] + 1) * n])
-            keys = base_keys[a:b]
+            nb = {name: self._neighbour_scores(r, name) for name in ("together", "similar")}
+            new_keys = [base_keys[a:b], nb["together"].top_keys, nb["similar"].top_keys]
             if models.ease_B is not None:
                 E = np.asarray(X[r][:, models.ease_items] @ models.ease_B)
                 top, val = top_k_dense(E, cfg.n_ease)
                 ek = (r[:, None] * n + models.ease_items[top]).ravel()
-                keys = unique_ints(np.concatenate([keys, ek]))
-                local = np.searchsorted(r, keys // n)
-                u = upos[keys % n]
+                new_keys.append(ek)
+            keys = unique_ints(np.concatenate(new_keys))
+            local = np.searchsorted(r, keys // n)
+            items = keys % n
+            if models.ease_B is not None:
+                u = upos[items]
                 ev = np.full(len(keys), np.nan)
                 ok = u >= 0
                 ev[ok] = E[local[ok], u[ok]]
@@ -308,15 +358,20 @@ class CandidateBuilder:
                 erank = _lookup(ek[eo], ranks[eo], keys)
             else:
                 ev = rel = erank = np.full(len(keys), np.nan)
-            keys_parts.append(keys)
-            ease_parts.append(ev)
-            ease_rel_parts.append(rel)
-            ease_rank_parts.append(erank)
-        key = np.concatenate(keys_parts)
+            parts["key"].append(keys)
+            parts["s_ease"].append(ev)
+            parts["rel_ease"].append(rel)
+            parts["rank_ease"].append(erank)
+            for name, sc in nb.items():
+                s_, rel_, rank_ = sc.features(keys, local, items)
+                parts[f"s_{name}"].append(s_)
+                parts[f"rel_{name}"].append(rel_)
+                parts[f"rank_{name}"].append(rank_)
+            del nb
+        key = np.concatenate(parts.pop("key"))
         cust, item = key // n, key % n
         f: dict[str, np.ndarray] = {"cust": cust, "item": item, "key": key}
-        f["s_ease"], f["rel_ease"], f["rank_ease"] = (np.concatenate(ease_parts), np.concatenate(ease_rel_parts),
-                                                      np.concatenate(ease_rank_parts))
+        f.update({c: np.concatenate(parts.pop(c)) for c in ("s_ease", "rel_ease", "rank_ease")})
         # own history: the customer-item rows of these customers only
         own_rows = _Match(snap.ci_key[at], key, rows=at)  # one search for every own-history column
         own = lambda col, fill=np.nan: own_rows.take(self.ci_cols[col], fill)  # noqa: E731
@@ -336,17 +391,7 @@ class CandidateBuilder:
         f["n_season"] = own("n_season", 0.0) if snap.season_known else np.full(len(key), np.nan)
         f["n_recent"] = own("n_recent", 0.0)
         f["rank_own"] = own_rows.take_aligned(own_rank)
-        # collaborative sources
-        for name in ("together", "similar"):
-            keys_s, vals_s = src[name]
-            order = np.argsort(keys_s)
-            ranks = _rank_within(keys_s // n, vals_s, (keys_s % n).astype(float))
-            f[f"rank_{name}"] = _lookup(keys_s[order], ranks[order], key)
-            p_keys, p_vals, p_rowmax = pair_scores[name]
-            s = _lookup(p_keys, p_vals, key, 0.0)
-            f[f"s_{name}"] = s
-            mx_c = p_rowmax[np.searchsorted(rows, cust)]
-            f[f"rel_{name}"] = np.where(mx_c > 0, s / np.where(mx_c > 0, mx_c, 1.0), 0.0)
+        f.update({c: np.concatenate(parts.pop(c)) for c in COLLAB_FEATURES[3:]})
         # item
         f["log_buyers_recent"] = np.log1p(snap.buyers_recent[item])
         f["log_buyers_pop"] = np.log1p(snap.buyers_pop[item])
@@ -401,14 +446,14 @@ class CandidateBuilder:
         out = np.full(len(cust), -1, dtype=np.int64)
         if len(cust) == 0:
             return out
-        if self._contrib_cache is None:  # the same for every call on this builder
+        if self._contrib_cache is None and "together" not in self._dense:  # the same for every call
             S = sp.csr_matrix(self.models.together, copy=True)
             S.sort_indices()
             s_keys = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr)) * S.shape[1] + S.indices
             self._contrib_cache = (S, s_keys)
-        S, s_keys = self._contrib_cache
+        S, s_keys = self._contrib_cache or (None, None)
         W = self.W
-        n = S.shape[1]
+        n = self.snap.n_items
         cust = np.asarray(cust, dtype=np.int64)
         item = np.asarray(item, dtype=np.int64)
         counts = np.diff(W.indptr)[cust]
@@ -417,7 +462,8 @@ class CandidateBuilder:
             return out
         pair = np.repeat(np.arange(len(cust)), counts)
         h = W.indices[pos].astype(np.int64)
-        s = _lookup(s_keys, S.data, h * n + item[pair], 0.0)
+        dense = self._dense.get("together")
+        s = dense[h, item[pair]] if dense is not None else _lookup(s_keys, S.data, h * n + item[pair], 0.0)
         ok = s > 0
         pair, h, contrib = pair[ok], h[ok], W.data[pos[ok]] * s[ok]
         ok = contrib > 0

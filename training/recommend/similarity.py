@@ -163,6 +163,25 @@ def top_k_rows(M: sp.csr_matrix, k: int, chunk: int = 1024) -> tuple[np.ndarray,
     return rows[keep], cols[keep], vals[keep]
 
 
+def top_k_dense_rows(D: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`top_k_rows` of a dense matrix: (row, column, value) of each row's ``k`` largest positive
+    entries, by row, then value descending, ties by the lower column."""
+    if k <= 0 or D.size == 0:
+        e = np.array([], dtype=np.int64)
+        return e, e, D.ravel()[:0]
+    mask = D > 0
+    if D.shape[1] > k:  # at least as large as the row's k-th largest: about k entries per row to sort
+        mask &= D >= -np.partition(-D, k - 1, axis=1)[:, k - 1:k]
+    rows, cols = np.nonzero(mask)
+    vals = D[rows, cols]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    start = np.r_[0, np.flatnonzero(np.diff(rows)) + 1] if len(rows) else rows
+    rank = np.arange(len(rows)) - np.repeat(start, np.diff(np.r_[start, len(rows)]))
+    keep = rank < k
+    return rows[keep], cols[keep], vals[keep]
+
+
 def top_k_dense(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of each row's ``k`` largest entries, by decreasing value.
 

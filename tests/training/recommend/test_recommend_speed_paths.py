@@ -284,3 +284,30 @@ def test_snapshot_session_signals_match_pandas_group_by():
         views=("view", "sum"), carts=("cart", "sum"), last_days=("days", "min")).reset_index()
     assert len(want) > 50 and want["carts"].sum() > 0 and len(ev) < m.sum()
     pd.testing.assert_frame_equal(snap.sess, want)
+
+
+def test_dense_and_sparse_neighbour_scores_give_the_same_candidates(monkeypatch):
+    """Small catalogs score the item-item models with dense arrays, large ones with sparse products: the
+    same candidates, features and "often bought with" contributors, chunk by chunk."""
+    import training.recommend.candidates as candidates
+    from training.recommend.data import Snapshot
+
+    enc = _messy_encoded(3)
+    snap = Snapshot(enc, pd.Timestamp("2024-03-01", tz="UTC"), 90)
+    cfg = candidates.CandidateConfig(n_together=4, n_similar=4, n_ease=4, n_own=5)
+    models = candidates.fit_cutoff_models(snap, 20.0, cfg)
+    dense = candidates.CandidateBuilder(snap, models, cfg)
+    monkeypatch.setattr(candidates, "DENSE_ITEMS", 0)
+    sparse = candidates.CandidateBuilder(snap, models, cfg)
+    assert set(dense._dense) == {"together", "similar"} and not sparse._dense
+    rows = np.arange(enc.n_cust)
+    got, want = dense.build(rows, chunk=5), sparse.build(rows, chunk=5)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["rank_together"].max() == 4 and got["rank_similar"].notna().sum() > 50
+    assert (got["s_together"] > 0).sum() > got["rank_together"].notna().sum()  # scores beyond the top items
+    pairs = got[got["s_together"] > 0]
+    who = dense.together_contributor(pairs["cust"].to_numpy(), pairs["item"].to_numpy())
+    assert (who >= 0).all()
+    np.testing.assert_array_equal(who, sparse.together_contributor(pairs["cust"].to_numpy(),
+                                                                   pairs["item"].to_numpy()))
+    np.testing.assert_array_equal(got, dense.build(rows, chunk=1024))
