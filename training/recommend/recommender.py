@@ -32,9 +32,10 @@
    the validation NDCG LightGBM reports, summed over threads, may differ in its last bits), and
    numpy/scipy BLAS always use one thread in the fit, so that EASE's weights, and with them the lists,
    do not depend on the machine's cores either. Scoring the candidates of every
-   customer for the lists uses ``predict_jobs`` threads and the rankers compiled to machine code
-   (:mod:`training.recommend.compiled`: the same scores up to float rounding, about 3x faster); the
-   scores do not depend on the number of threads (at 20k customers, 2 threads: lists 34 -> 25 s).
+   customer for the lists uses the rankers compiled to machine code (:mod:`training.recommend.compiled`:
+   the same scores up to float rounding, about 3x faster) in a background thread (``predict_jobs - 1``
+   threads, at least one) while the next chunk of customers is built; the scores do not depend on the
+   number of threads.
 4. At ``t``: candidates for every customer with an order in the ``lookback_days`` before ``t`` (the
    customers the rankers were trained and validated on), scored in chunks of ``build_chunk`` customers;
    the top ``list_size`` of both lists are stored per customer with a reason (int32 items, float32
@@ -53,6 +54,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -545,22 +547,35 @@ class Recommender:
     def _store_lists(self, enc: Encoded, snap: Snapshot, builder: CandidateBuilder,
                      say: Callable[[str], None] = lambda _m: None) -> None:
         """Both lists of every customer with an order in the ``lookback_days`` before ``as_of``: candidates
-        scored in chunks of ``build_chunk`` customers (with ``predict_jobs`` threads), the top ``list_size``
-        per customer (score descending, ties by item code) kept with a reason. (Building two chunks at
-        once in threads was no faster: the candidate building holds the GIL too much.)"""
+        scored in chunks of ``build_chunk`` customers, the top ``list_size`` per customer (score descending,
+        ties by item code) kept with a reason. A chunk is scored in a background thread (with
+        ``predict_jobs - 1`` threads, at least one: the compiled rankers run without the GIL) while the next
+        one is built, so building and scoring use a core each (100k customers, 2 cores: lists 36 -> 24 s).
+        (Building two chunks at once in threads was no faster: the candidate building holds the GIL.)"""
         rows = np.flatnonzero(snap.cust_last_days <= self.lookback_days)  # lapsed customers: no list
-        threads = int(getattr(self, "predict_jobs", 1))  # models pickled before the parameter existed: 1
+        threads = max(1, int(getattr(self, "predict_jobs", 1)) - 1)  # (models pickled before it existed: 1)
         scorers = [None, None]
         for j, ranker in enumerate((self.ranker_all_, self.ranker_discovery_)):
             if ranker is not None and len(rows):
                 scorers[j] = compiled_predict(ranker.booster_, threads)
         results, said = [], time.monotonic()
-        for lo in range(0, len(rows), self.build_chunk):
-            results.append(self._list_chunk(rows[lo:lo + self.build_chunk], builder, *scorers))
-            done = min(lo + self.build_chunk, len(rows))
-            if time.monotonic() - said >= PROGRESS_EVERY_S or done == len(rows):
-                say(f"lists: {done:,}/{len(rows):,} customers with an order in the last {self.lookback_days} days")
-                said = time.monotonic()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecrm-lists") as pool:
+            pending = None
+            for lo in range(0, len(rows), self.build_chunk):
+                df = builder.build(rows[lo:lo + self.build_chunk])
+                X = df[self.features_].to_numpy(dtype=np.float32) if not df.empty else None
+                scoring = pool.submit(self._score_chunk, df, X, *scorers)
+                del df, X
+                if pending is not None:
+                    results.append(self._keep_chunk(*pending.result(), builder))
+                pending = scoring
+                done = min(lo + self.build_chunk, len(rows))
+                if time.monotonic() - said >= PROGRESS_EVERY_S and done < len(rows):
+                    say(f"lists: {done:,}/{len(rows):,} customers with an order in the last {self.lookback_days} days")
+                    said = time.monotonic()
+            if pending is not None:
+                results.append(self._keep_chunk(*pending.result(), builder))
+                say(f"lists: {len(rows):,}/{len(rows):,} customers with an order in the last {self.lookback_days} days")
         for j, name in enumerate(LISTS):
             parts = [res[j] for res in results if res is not None]
             cols = [np.array([], dtype=np.int32), np.array([], dtype=np.float32), np.array([], dtype=np.int8),
@@ -575,15 +590,12 @@ class Recommender:
                 setattr(self, f"{name}_{attr}_", col)
         del results
 
-    def _list_chunk(self, rows: np.ndarray, builder: CandidateBuilder, score_all, score_disc) -> tuple | None:
-        """The kept rows of both lists for the customers ``rows``: per list (items int32, scores float32,
-        reason codes int8, reason arguments int32; by customer, then rank) and the customers with their
-        numbers of rows."""
-        df = builder.build(rows)
+    def _score_chunk(self, df: pd.DataFrame, X: np.ndarray | None, score_all, score_disc
+                     ) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
+        """The candidates ``df`` (features ``X``) with their scores for both lists (``-inf``: not in the
+        ``discovery`` list, the items bought before); ``(df, None, None)`` without candidates."""
         if df.empty:
-            return None
-        X = df[self.features_].to_numpy(dtype=np.float32)
-        cust, item = df["cust"].to_numpy(), df["item"].to_numpy()
+            return df, None, None
         s_all = score_all(X) if score_all is not None else self._fallback_score(df)
         d = df["bought"].to_numpy() == 0
         if score_disc is not None:
@@ -592,7 +604,16 @@ class Recommender:
                 s_disc[d] = score_disc(X[d])
         else:
             s_disc = np.where(d, s_all, -np.inf)
-        del X
+        return df, s_all, s_disc
+
+    def _keep_chunk(self, df: pd.DataFrame, s_all: np.ndarray | None, s_disc: np.ndarray | None,
+                    builder: CandidateBuilder) -> tuple | None:
+        """The kept rows of both lists of a scored chunk (:meth:`_score_chunk`): per list (items int32,
+        scores float32, reason codes int8, reason arguments int32; by customer, then rank) and the
+        customers with their numbers of rows; None without candidates."""
+        if s_all is None:
+            return None
+        cust, item = df["cust"].to_numpy(), df["item"].to_numpy()
         kept = {}
         for name, s in (("all", s_all), ("discovery", s_disc)):
             idx = np.flatnonzero(np.isfinite(s))
