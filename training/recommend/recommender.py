@@ -3,7 +3,8 @@
 ``Recommender().fit(orders, products, sessions, as_of=t)`` uses only events strictly before ``t``:
 
 1. EASE's ``lambda`` is chosen on the cutoff ``t - H`` (labels end at ``t``) from a small grid, by the
-   NDCG@10 of the never-bought list (:func:`~training.recommend.baselines.choose_ease_lambda`).
+   NDCG@10 of the never-bought list (:func:`~training.recommend.baselines.choose_ease_lambda`; over at
+   most 100,000 customers, a seeded sample above that).
 2. Training data: at ``training_cutoffs`` cutoffs ``t - H - j * step`` (j = 1..n) and the validation
    cutoff ``t - H``, candidates and features (:mod:`training.recommend.candidates`) for the customers
    with an order in the ``lookback_days`` before the cutoff who bought something in the next H days;

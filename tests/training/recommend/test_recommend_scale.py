@@ -186,13 +186,21 @@ def test_ease_lambda_choice_scored_in_chunks_is_the_same(shop):
     truth = truth[truth["customer_id"].map(dict(zip(enc.cust_ids, snap.cust_last_days))) <= 365]
     rows = np.array([enc.cust_ids.tolist().index(c) for c in sorted(set(truth["customer_id"]))])
     X = snap.history_matrix("binary")[rows][:, uni].toarray()
+    m = len(rows) // 3
+    capped = choose_ease_lambda(enc, cutoff, 90, (3.0, 30.0, 300.0), chunk=7, max_customers=m)
     for lam, got in whole[1].items():
         S = X @ ease_weights(gram(snap.history_matrix("binary")[:, uni]), lam)
         S[X > 0] = -np.inf
         top = np.argsort(-S, axis=1, kind="stable")[:, :10]
         recs = pd.DataFrame({"customer_id": np.repeat(enc.cust_ids[rows], 10), "rank": np.tile(np.arange(1, 11), len(rows)),
                              "product_id": enc.item_ids[uni[top.ravel()]]})
-        assert got == pytest.approx(per_customer_metrics(recs, truth, 10)["ndcg"].mean(), rel=1e-9), lam
+        per = per_customer_metrics(recs, truth, 10).set_index("customer_id")["ndcg"]
+        assert got == pytest.approx(per.mean(), rel=1e-9), lam
+        # above max_customers: the mean over a seeded sample of the customers
+        sample = enc.cust_ids[rows[np.sort(np.random.default_rng(0).choice(len(rows), size=m, replace=False))]]
+        assert capped[1][lam] == pytest.approx(per.loc[sample].mean(), rel=1e-9), lam
+    assert capped[1] != whole[1]
+    assert choose_ease_lambda(enc, cutoff, 90, (3.0, 30.0, 300.0), max_customers=len(rows)) == whole
 
 
 def test_fit_on_an_encoding_equals_fit_on_the_tables(shop, base):
