@@ -460,14 +460,18 @@ class Snapshot:
         self._gram = None
 
     def basket_matrix(self) -> sp.csr_matrix:
-        """Orders x items (binary): which items were bought in the same order, for orders before the cutoff."""
-        enc = self.enc
-        m = enc.t < _ts_us(self.cutoff)
-        o, it = enc.order[m], enc.item[m]
-        # order codes are 0..n-1 over all orders; rows of orders after the cutoff stay empty (no co-occurrence)
-        n_orders = int(enc.order.max()) + 1 if len(enc.order) else 0
-        M = sp.csr_matrix((np.ones(len(o)), (o, it)), shape=(n_orders, self.n_items))
-        M.data[:] = 1.0
-        M.sum_duplicates()
-        M.data[:] = 1.0
-        return M
+        """:func:`basket_matrix` at this snapshot's cutoff."""
+        return basket_matrix(self.enc, self.cutoff)
+
+
+def basket_matrix(enc: Encoded, cutoff) -> sp.csr_matrix:
+    """Orders x items (binary): which items were bought in the same order, for orders before ``cutoff``."""
+    m = enc.t < _ts_us(as_utc(cutoff))
+    o, it = enc.order[m], enc.item[m]
+    # order codes are 0..n-1 over all orders; rows of orders after the cutoff stay empty (no co-occurrence)
+    n_orders = int(enc.order.max()) + 1 if len(enc.order) else 0
+    M = sp.csr_matrix((np.ones(len(o)), (o, it)), shape=(n_orders, enc.n_items))
+    M.data[:] = 1.0
+    M.sum_duplicates()
+    M.data[:] = 1.0
+    return M

@@ -66,7 +66,7 @@ from lightgbm import LGBMRanker, early_stopping
 
 from training.recommend.baselines import EASE_LAMBDAS, choose_ease_lambda
 from training.recommend.candidates import (CandidateBuilder, CandidateConfig, feature_names,
-                                           fit_cutoff_models, unique_ints)
+                                           fit_cutoff_models, snapshot_and_together, unique_ints)
 from training.recommend.compiled import compiled_predict
 from training.recommend.data import as_utc, DAY_US, RECENT_DAYS, YEAR_DAYS, Encoded, Snapshot, run_starts
 from training.recommend.similarity import thread_limit
@@ -232,15 +232,17 @@ class Recommender:
         return np.sort(rng.choice(rows, size=int(cap), replace=False))
 
     def _cutoff_chunks(self, enc: Encoded, cutoff, horizon_days: int, lam: float | None, cfg: CandidateConfig,
-                       code: int, snap: Snapshot | None = None) -> tuple[Iterable[pd.DataFrame], dict]:
+                       code: int, snap: Snapshot | None = None, together: sp.csr_matrix | None = None
+                       ) -> tuple[Iterable[pd.DataFrame], dict]:
         """Labelled candidates at one cutoff, in chunks of ``build_chunk`` customers (customer order):
         the customers with an order in the lookback who bought in the horizon (at most
         ``max_training_customers``, :meth:`_training_customers`). Chunks carry the features, ``cust``,
         ``bought``, ``label`` (int8) and ``cutoff`` (= ``code``, int16). Also returns a dict with the
         number of (customer, item) pairs those customers bought (``n_labels``) and of buyers before
-        sampling (``buyers``), filled before the first chunk is built. ``snap``: the snapshot at ``cutoff``
-        if already computed."""
-        snap = Snapshot(enc, cutoff, horizon_days) if snap is None else snap
+        sampling (``buyers``), filled before the first chunk is built. ``snap``, ``together``: the snapshot
+        and the ``together`` neighbours at ``cutoff`` if already computed."""
+        if snap is None:
+            snap, together = snapshot_and_together(enc, cutoff, horizon_days, cfg)
         labels = enc.labels(cutoff, horizon_days)
         buyers = unique_ints(labels // enc.n_items)
         rows = buyers[snap.cust_last_days[buyers] <= self.lookback_days]
@@ -250,7 +252,7 @@ class Recommender:
         if len(rows) == 0:
             return iter(()), stats
         stats["n_labels"] = int(np.isin(labels // enc.n_items, rows).sum())
-        builder = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg), cfg)
+        builder = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg, together=together), cfg)
         keep = [*self.features_, "cust"]
 
         def chunks():
@@ -340,7 +342,7 @@ class Recommender:
         the kept rows accumulate: per list (``all``; ``discovery`` = the never-bought candidates), the
         queries with a positive, the training ones with their negatives sampled (:meth:`_sample_negatives`,
         one generator per list over the rows in order, exactly as if sampled after concatenating them).
-        ``snaps``: snapshots already computed, by cutoff, taken out as they are used (the validation
+        ``snaps``: (snapshot, together neighbours) already computed, by cutoff, taken out as they are used (the validation
         cutoff's, shared with the choice of EASE's lambda); the validation cutoff comes first, so that its
         snapshot is released before the training cutoffs' are built."""
         lists = ("all", "discovery") if self.discovery_model else ("all",)
@@ -352,8 +354,9 @@ class Recommender:
         for code, c in [(len(cuts), valid_cut), *enumerate(cuts)]:
             validation = code == len(cuts)
             say(f"candidates at {c.date()}" + (" (validation)" if validation else ""))
-            chunks, stats = self._cutoff_chunks(enc, c, horizon_days, lam, cfg, code,
-                                                snap=(snaps or {}).pop(c, None))
+            snap, together = (snaps or {}).pop(c, (None, None))
+            chunks, stats = self._cutoff_chunks(enc, c, horizon_days, lam, cfg, code, snap=snap, together=together)
+            del snap, together
             any_rows = False
             for df in chunks:
                 any_rows = True
@@ -431,12 +434,15 @@ class Recommender:
         lam, snaps = None, {}
         if valid_cut >= start + min_history:
             say(f"EASE lambda on {valid_cut.date()}")
-            valid_snap = Snapshot(enc, valid_cut, horizon_days)
+            if self.use_ranker and train_cuts:  # the validation cutoff's candidates need the together model
+                valid_snap, valid_together = snapshot_and_together(enc, valid_cut, horizon_days, cfg)
+            else:
+                valid_snap, valid_together = Snapshot(enc, valid_cut, horizon_days), None
             lam, lam_scores = choose_ease_lambda(enc, valid_cut, horizon_days, self.ease_lambdas,
                                                  min_buyers=cfg.ease_min_buyers, max_items=cfg.ease_max_items,
                                                  lookback_days=self.lookback_days, snap=valid_snap)
-            snaps = {valid_cut: valid_snap}
-            del valid_snap
+            snaps = {valid_cut: (valid_snap, valid_together)}
+            del valid_snap, valid_together
             info["ease_lambda_scores"] = lam_scores
         if lam is None:
             lam = float(self.ease_lambdas[len(self.ease_lambdas) // 2])

@@ -311,3 +311,18 @@ def test_dense_and_sparse_neighbour_scores_give_the_same_candidates(monkeypatch)
     np.testing.assert_array_equal(who, sparse.together_contributor(pairs["cust"].to_numpy(),
                                                                    pairs["item"].to_numpy()))
     np.testing.assert_array_equal(got, dense.build(rows, chunk=1024))
+
+
+def test_snapshot_and_together_in_a_background_thread_equal_them_in_turn():
+    from training.recommend.candidates import CandidateConfig, snapshot_and_together
+    from training.recommend.data import Snapshot
+    from training.recommend.similarity import cosine_neighbours
+
+    enc = _messy_encoded(4)
+    cutoff, cfg = pd.Timestamp("2024-02-01", tz="UTC"), CandidateConfig(neighbours=5)
+    snap, together = snapshot_and_together(enc, cutoff, 90, cfg)
+    want = Snapshot(enc, cutoff, 90)
+    pd.testing.assert_frame_equal(snap.ci, want.ci)
+    np.testing.assert_array_equal(snap.buyers_all, want.buyers_all)
+    expected = cosine_neighbours(want.basket_matrix(), 5, cfg.min_cooccurrence)
+    assert together.nnz > 20 and (together != expected).nnz == 0
