@@ -415,7 +415,7 @@ class Snapshot:
         if self.has_sessions:
             sm = np.flatnonzero((enc.s_t < c_us) & (enc.s_t >= c_us - RECENT_DAYS * DAY_US))
             sk = enc.s_cust[sm].astype(np.int64) * n_items + enc.s_item[sm]
-            by_key = np.argsort(sk, kind="stable")  # sorted lookups: 8x faster than random ones at 6M events
+            by_key = np.argsort(sk, kind="stable")  # sorted lookups (random ones into 17M keys: 9 s at 1M)
             sm, sk = sm[by_key], sk[by_key]
             del by_key
             sd = (c_us - enc.s_t[sm]) / DAY_US

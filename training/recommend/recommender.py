@@ -342,9 +342,9 @@ class Recommender:
         the kept rows accumulate: per list (``all``; ``discovery`` = the never-bought candidates), the
         queries with a positive, the training ones with their negatives sampled (:meth:`_sample_negatives`,
         one generator per list over the rows in order, exactly as if sampled after concatenating them).
-        ``snaps``: (snapshot, together neighbours) already computed, by cutoff, taken out as they are used (the validation
-        cutoff's, shared with the choice of EASE's lambda); the validation cutoff comes first, so that its
-        snapshot is released before the training cutoffs' are built."""
+        ``snaps``: (snapshot, together neighbours) already computed, by cutoff, taken out as they are
+        used (the validation cutoff's, shared with the choice of EASE's lambda); the validation cutoff
+        comes first, so that its snapshot is released before the training cutoffs' are built."""
         lists = ("all", "discovery") if self.discovery_model else ("all",)
         rng = {name: np.random.default_rng(self.random_state) for name in lists}
         parts: dict = {name: [] for name in lists}
