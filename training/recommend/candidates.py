@@ -97,8 +97,9 @@ def snapshot_and_together(enc: Encoded, cutoff, horizon_days: int, cfg: Candidat
                           ) -> tuple[Snapshot, sp.csr_matrix]:
     """The :class:`Snapshot` at ``cutoff`` and :func:`together_neighbours`, the latter computed in a
     background thread meanwhile: both read only the encoded events, and scipy's sparse products and most
-    of numpy's work run without the GIL, so the two share two cores (about +0.6 GB at 1M customers for
-    the order baskets during the snapshot)."""
+    of numpy's work run without the GIL, so the two share two cores. The order baskets and their cosine
+    are held while the snapshot is built (an estimated few hundred MB at 1M customers; the recommender's
+    peak, at the final cutoff, computes them in turn)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecrm-together") as pool:
         together = pool.submit(together_neighbours, enc, cutoff, cfg)
         snap = Snapshot(enc, cutoff, horizon_days)

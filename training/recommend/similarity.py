@@ -155,12 +155,7 @@ def top_k_rows(M: sp.csr_matrix, k: int, chunk: int = 1024) -> tuple[np.ndarray,
             thr[r] = -np.partition(-D, k - 1, axis=1)[:, k - 1]
         keep = vals >= thr[rows]
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    order = np.lexsort((cols, -vals, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    start = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
-    rank = np.arange(len(rows)) - np.repeat(start, np.diff(np.r_[start, len(rows)]))
-    keep = rank < k
-    return rows[keep], cols[keep], vals[keep]
+    return _first_k_per_row(rows, cols, vals, k)
 
 
 def top_k_dense_rows(D: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,7 +168,12 @@ def top_k_dense_rows(D: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.
     if D.shape[1] > k:  # at least as large as the row's k-th largest: about k entries per row to sort
         mask &= D >= -np.partition(-D, k - 1, axis=1)[:, k - 1:k]
     rows, cols = np.nonzero(mask)
-    vals = D[rows, cols]
+    return _first_k_per_row(rows, cols, D[rows, cols], k)
+
+
+def _first_k_per_row(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, k: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries (row, column, value) sorted by row, then value descending, then column; each row's first ``k``."""
     order = np.lexsort((cols, -vals, rows))
     rows, cols, vals = rows[order], cols[order], vals[order]
     start = np.r_[0, np.flatnonzero(np.diff(rows)) + 1] if len(rows) else rows
