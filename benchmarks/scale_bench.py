@@ -122,7 +122,11 @@ def _child(name: str, settings, ws_root: str, customers: int, profile: str | Non
         say(f"profile written to {profile}")
     else:
         _stage_body(name, settings, ws, customers, say)
-    say(f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2:.2f} GB")
+    usage, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime  # worker processes once ended
+    wall = time.perf_counter() - t0
+    say(f"process max RSS {usage.ru_maxrss / 1024 ** 2:.2f} GB; CPU {cpu:.0f} s over {wall:.0f} s wall "
+        f"({cpu / max(wall, 1e-9):.2f} cores busy on average)")
 
 
 def tree_rss(proc: psutil.Process, procs: list[psutil.Process] | None = None) -> int:

@@ -33,7 +33,10 @@ from scipy import sparse
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| <= this counts as zero for missing_type Zero
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
-_CHUNK_ROWS = 256  # rows per pass: the per-row work arrays are (rows x all path edges)
+# rows per pass: the work arrays are (path features of every leaf x rows), ~26k x rows for the churn model,
+# so smaller passes stay in the caches: 100k-customer bench model (408 trees), one thread, 376 us per row
+# with 256 rows, 247 with 64 (229 with the int32 table positions)
+_CHUNK_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,13 @@ class TreeShapTables:
         if self.repeat_edge_node.size:
             broken = (np.take(left, self.repeat_edge_node, axis=0) != self.repeat_edge_left).astype("float64")
             masks += self.leaf_repeats @ ((self.repeat_group_edges @ broken) == 0).astype("float64")
-        starts = self.leaf_offset + masks.astype(np.int64) * self.leaf_width  # (leaves, rows)
-        values = self.table.take(np.take(starts, self.group_leaf, axis=0) + self.group_bit)  # (groups, rows)
+        # positions in ``table`` (int32 where it is small enough: half the memory traffic), in place
+        starts = masks.astype(self.leaf_offset.dtype)  # (leaves, rows)
+        starts *= self.leaf_width
+        starts += self.leaf_offset
+        at = np.take(starts, self.group_leaf, axis=0)  # (groups, rows)
+        at += self.group_bit
+        values = self.table.take(at)
         return (self.feature_groups @ values).T
 
     def _goes_left(self, XT: np.ndarray) -> np.ndarray:
@@ -224,6 +232,8 @@ def _assemble(n_features: int, expected: float, nodes: list[dict], groups: list[
     nan_left = np.where(missing == 0, 0.0 <= threshold, default_left)
     zero = np.flatnonzero(missing == 1)
     n_rep = len(rep_leaf)
+    table = np.concatenate(tables) if tables else np.zeros(0)
+    at = np.int32 if len(table) < 2 ** 31 else np.int64  # positions in the table
     return TreeShapTables(
         n_features=n_features,
         expected_value=expected,
@@ -238,12 +248,12 @@ def _assemble(n_features: int, expected: float, nodes: list[dict], groups: list[
         repeat_edge_left=np.array(rep_left, dtype=bool)[:, None],
         repeat_group_edges=_sparse(rep_group, range(len(rep_node)), [1.0] * len(rep_node), (n_rep, len(rep_node))),
         leaf_repeats=_sparse(rep_leaf, range(n_rep), rep_pow, (n_leaves, n_rep)),
-        leaf_offset=np.array(l_offset, dtype=np.int64)[:, None],
-        leaf_width=np.array(l_width, dtype=np.int64)[:, None],
+        leaf_offset=np.array(l_offset, dtype=at)[:, None],
+        leaf_width=np.array(l_width, dtype=at)[:, None],
         group_leaf=np.array([g[0] for g in groups], dtype=np.int64),
-        group_bit=np.array([g[1] for g in groups], dtype=np.int64)[:, None],
+        group_bit=np.array([g[1] for g in groups], dtype=at)[:, None],
         feature_groups=_sparse([g[2] for g in groups], range(n_groups), [1.0] * n_groups, (n_features, n_groups)),
-        table=np.concatenate(tables) if tables else np.zeros(0),
+        table=table,
     )
 
 
