@@ -1,7 +1,8 @@
 """``make bench-scale``: wall time and peak memory of every pipeline stage on a large synthetic shop.
 
 Each stage (synthesize, feature snapshots, the Feast online-store load as of the score date, recommender,
-churn, next purchase, segments, batch score) runs in its own fresh process, one after the other, in a
+the customer models (churn, next purchase and segments one after the other, sharing what they read, as
+``ecrm train`` runs them), batch score) runs in its own fresh process, one after the other, in a
 fresh workspace; the parent samples the resident memory of that process and all its children (psutil)
 and prints a heartbeat while it runs. Stages run sequentially (``ecrm demo`` overlaps the recommender with the customer models), so
 the per-stage peaks are clean and the total is an upper bound of the pipeline's wall time.
@@ -34,7 +35,7 @@ import psutil
 
 from serving.process import terminate_tree
 
-STAGES = ("synthesize", "features", "online_load", "recommender", "churn", "next_purchase", "segments", "score")
+STAGES = ("synthesize", "features", "online_load", "recommender", "customer_models", "score")
 HEARTBEAT_S = 30.0
 SAMPLE_S = 0.1
 CHILDREN_SCAN_S = 1.0
@@ -81,15 +82,24 @@ def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], No
         views = customer_views(apply_definitions(store, ws))
         say(f"loading {views} as of {as_of.date()} into the online store")
         materialize_as_of(store, ws, as_of, views)
-    elif name == "churn":
+    elif name == "customer_models":  # as `ecrm train`: one process, the order rows and score-date features read once
         from training.churn_pipeline import train_churn
-        say(train_churn(settings, ws, progress=say, force=True).message)
-    elif name == "next_purchase":
+        from training.customer_inputs import CustomerInputs
         from training.next_purchase_pipeline import train_next_purchase
-        say(train_next_purchase(settings, ws, progress=say, force=True).message)
-    elif name == "segments":
         from training.segment_pipeline import train_segments
-        say(train_segments(settings, ws, progress=say, force=True).message)
+        t = time.perf_counter()
+        inputs = CustomerInputs(ws)
+        say(f"order rows read ({time.perf_counter() - t:.1f} s)")
+        t = time.perf_counter()
+        churn = train_churn(settings, ws, progress=say, force=True, inputs=inputs)
+        say(f"{churn.message} (churn: {time.perf_counter() - t:.1f} s)")
+        t = time.perf_counter()
+        res = train_next_purchase(settings, ws, progress=say, force=True, base=churn.data, inputs=inputs)
+        say(f"{res.message} (next purchase: {time.perf_counter() - t:.1f} s)")
+        del churn, res
+        t = time.perf_counter()
+        say(f"{train_segments(settings, ws, progress=say, force=True, inputs=inputs).message} "
+            f"(segments: {time.perf_counter() - t:.1f} s)")
     elif name == "recommender":
         from training.recommend_pipeline import train_recommender
         say(train_recommender(settings, ws, progress=say, force=True).message)

@@ -100,6 +100,7 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
             from serving.process import launch_background, stop_background
             from serving.state import ServiceState
             from training.churn_pipeline import train_churn
+            from training.customer_inputs import CustomerInputs
             from training.next_purchase_pipeline import train_next_purchase
             from training.registry import configure
             from training.segment_pipeline import train_segments
@@ -114,9 +115,11 @@ def run_demo_pipeline(settings: Settings, ws: Workspace, stage: StageFactory, po
             here = settings.model_copy(update={"compute": ComputeSettings(threads=1)})
             say("recommender: training in a second process")
             recommender = pool.submit(_train_recommender_in_child, settings, str(ws.root))
-            churn = train_churn(here, ws, progress=say)
-            train_next_purchase(here, ws, progress=say, base=churn.data)
-            train_segments(here, ws, progress=say)
+            inputs = CustomerInputs(ws)  # what the three customer models read, read once
+            churn = train_churn(here, ws, progress=say, inputs=inputs)
+            train_next_purchase(here, ws, progress=say, base=churn.data, inputs=inputs)
+            train_segments(here, ws, progress=say, inputs=inputs)
+            del churn, inputs
             # while the recommender finishes: the online store load the score stage would do last
             online_loaded = False
             try:

@@ -136,6 +136,7 @@ def train(
 ) -> None:
     """Build features and labels, train every model (or --model), log to MLflow and register them."""
     from training.churn_pipeline import train_churn
+    from training.customer_inputs import CustomerInputs
     from training.next_purchase_pipeline import train_next_purchase
     from training.recommend_pipeline import train_recommender
     from training.segment_pipeline import train_segments
@@ -145,10 +146,12 @@ def train(
     unknown = [m for m in chosen if m not in MODELS]
     if unknown:
         raise typer.BadParameter(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}", param_hint="--model")
-    base = None
+    base = inputs = None  # the churn training set and what the customer models all read: read once
     if "churn" in chosen:
         with c.report.stage("train churn") as say:
-            res = train_churn(c.settings, c.ws, as_of=as_of, horizon_days=horizon, progress=say, force=force)
+            inputs = CustomerInputs(c.ws, as_of)
+            res = train_churn(c.settings, c.ws, as_of=as_of, horizon_days=horizon, progress=say, force=force,
+                              inputs=inputs)
             base = res.data
             if not res.skipped:
                 m = res.metrics
@@ -156,8 +159,9 @@ def train(
                     f"top-decile lift {m['top_decile_lift']:.2f}")
     if "next-purchase" in chosen:
         with c.report.stage("train next-purchase") as say:
+            inputs = inputs or CustomerInputs(c.ws, as_of)
             res = train_next_purchase(c.settings, c.ws, as_of=as_of, horizon_days=horizon, progress=say, force=force,
-                                      base=base)
+                                      base=base, inputs=inputs)
             if not res.skipped:
                 m = res.metrics["model"]
                 say(f"validation: orders deviance {m['orders_poisson_deviance']:.3f}, predicted/actual orders "
@@ -165,7 +169,9 @@ def train(
                     f"30-day purchase ROC-AUC {m['short_roc_auc']:.3f}")
     if "segments" in chosen:
         with c.report.stage("train segments") as say:
-            train_segments(c.settings, c.ws, as_of=as_of, progress=say, force=force)
+            inputs = inputs or CustomerInputs(c.ws, as_of)
+            train_segments(c.settings, c.ws, as_of=as_of, progress=say, force=force, inputs=inputs)
+    base = inputs = None  # (large: not held while the recommender trains)
     if "recommender" in chosen:
         with c.report.stage("train recommender") as say:
             train_recommender(c.settings, c.ws, as_of=as_of, progress=say, force=force)

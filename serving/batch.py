@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from configs.settings import Settings
+from features.schema import repeated_timestamp
 from features.pipeline import CUSTOMER_VIEWS, prepare_features
 from features.snapshots import as_utc, default_as_of
 from features.storage import (Workspace, write_bytes_atomic, write_json_atomic, write_parquet_atomic,
@@ -128,15 +129,17 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     missing = {r.split(":")[0] for r in scorer.refs} - set(views)
     if missing:
         raise ValueError(f"the model needs feature views {sorted(missing)} that this workspace's data cannot provide")
-    eligible = eligible_customers(customer_orders(orders), as_of, settings.churn.eligibility_days)
+    order_rows = customer_orders(orders)  # (also what the warnings' KPIs count)
+    eligible = eligible_customers(order_rows, as_of, settings.churn.eligibility_days)
     if len(eligible) == 0:
         raise ValueError(f"no customer has an order in the {settings.churn.eligibility_days} days before {as_of.date()}")
     ent = pd.DataFrame({"customer_id": eligible.astype("string"),
-                        "event_timestamp": pd.Series([as_of] * len(eligible), dtype="datetime64[us, UTC]")})
+                        "event_timestamp": repeated_timestamp(as_of, len(eligible))})
     feats = historical_features(store, ent, scorer.refs)
     say(f"scoring {len(ent)} customers")
     ids = ent["customer_id"].tolist()
-    results = scorer.score_frame(ids, feats, threads=settings.compute.threads)  # the drivers of every customer
+    # the drivers of every customer
+    results = scorer.score_frame(ids, feats, threads=settings.compute.threads, progress=say)
     table = churn_table(results, feats)
     table.insert(1, "as_of", as_of.isoformat())
     models = {"churn": info}
@@ -199,7 +202,8 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     for name, parts in chunked.items():
         write_parquet_frames_atomic(parts, out_dir / f"{name}.parquet")
         outputs.append(f"{name}.parquet")
-    warnings = evaluate_warnings(table, orders, as_of, settings.warnings)
+    warnings = evaluate_warnings(table, orders, as_of, settings.warnings, order_rows=order_rows)
+    del order_rows
     record = {"as_of": as_of.isoformat(), "warnings": warnings}
     write_json_atomic(record, out_dir / "warnings.json")
     outputs.append("warnings.json")

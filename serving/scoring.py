@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,6 +10,9 @@ import pandas as pd
 from training.churn_model import ChurnModel
 from training.explain import risk_band, top_drivers
 from training.next_purchase_model import NextPurchaseModel, median_days_to_next_order
+
+
+SCORE_PART_ROWS = 100_000  # rows per model call in a large batch (about 15 s each on 2 cores)
 
 
 class ChurnScorer:
@@ -27,25 +30,29 @@ class ChurnScorer:
         self.k = k
 
     def score_frame(self, ids: Sequence[str], features: pd.DataFrame, known: np.ndarray | None = None,
-                    threads: int = 1) -> list[dict]:
+                    threads: int = 1, progress: Callable[[str], None] | None = None) -> list[dict]:
         """Score rows of ``features`` (``view__feature`` columns) for ``ids``; ``known`` False = unknown id;
-        ``threads`` for the drivers of a large batch (``ecrm score``)."""
-        return self.score_array(ids, features[self.columns].to_numpy(dtype="float64"), known, threads)
+        ``threads`` for the drivers of a large batch (``ecrm score``), which reports to ``progress``."""
+        return self.score_array(ids, features[self.columns].to_numpy(dtype="float64"), known, threads, progress)
 
     def score_array(self, ids: Sequence[str], A: np.ndarray, known: np.ndarray | None = None,
-                    threads: int = 1) -> list[dict]:
-        """Score rows of ``A`` (columns in :attr:`columns` order) for ``ids``; ``known`` False = unknown id."""
+                    threads: int = 1, progress: Callable[[str], None] | None = None) -> list[dict]:
+        """Score rows of ``A`` (columns in :attr:`columns` order) for ``ids``; ``known`` False = unknown id.
+        Large batches go in parts of :data:`SCORE_PART_ROWS` rows, each reported to ``progress``."""
         known = np.ones(len(ids), dtype=bool) if known is None else np.asarray(known, dtype=bool)
         results: list[dict] = [{"customer_id": str(c), "status": "unknown_customer", "churn_probability": None,
                                 "risk_band": None, "top_drivers": []} for c in ids]
         idx = np.flatnonzero(known)
-        if len(idx):
-            p, contrib, values, names = self.model.explain(A[idx], threads)
+        for lo in range(0, len(idx), SCORE_PART_ROWS):
+            part = idx[lo:lo + SCORE_PART_ROWS]
+            p, contrib, values, names = self.model.explain(A[part], threads)
             drivers = top_drivers(contrib, values, names, self.k)
-            for row, i in enumerate(idx):
+            for row, i in enumerate(part):
                 prob = float(p[row])
                 results[i].update(status="ok", churn_probability=round(prob, 6),
                                   risk_band=risk_band(prob, self.bands), top_drivers=drivers[row])
+            if progress is not None and len(idx) > SCORE_PART_ROWS:
+                progress(f"churn: {lo + len(part):,}/{len(idx):,} customers scored and explained")
         return results
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
+from features.schema import repeated_timestamp
 from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import data_fingerprint
 from features.storage import Workspace
@@ -31,8 +32,8 @@ from training import plots
 from training.bgnbd import BetaGeoModel
 from training.churn_model import ChurnModel
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import (churn_labels, eligible_customers, training_cutoffs, utc_datetime64,
-                             workspace_order_rows)
+from training.customer_inputs import CustomerInputs, customer_inputs
+from training.labels import churn_labels, eligible_customers, training_cutoffs, utc_datetime64
 from training.metrics import churn_metrics
 from training.registry import CHURN_MODEL, configure, find_trained, register_with_alias
 from training.sampling import sample_customers
@@ -140,7 +141,7 @@ def score_date_features(store, order_rows: pd.DataFrame, as_of: pd.Timestamp, re
     is anchored) and the customer base (every customer with history, for BG/NBD and Gamma-Gamma)."""
     eligible = eligible_customers(order_rows, as_of, lookback_days)
     ent = pd.DataFrame({"customer_id": eligible.astype("string"),
-                        "event_timestamp": pd.Series([as_of] * len(eligible), dtype="datetime64[us, UTC]")})
+                        "event_timestamp": repeated_timestamp(as_of, len(eligible))})
     X = historical_features(store, ent, refs)[[r.replace(":", "__") for r in refs]].reset_index(drop=True)
     population = population_features(store, order_rows, [as_of])[list(POPULATION_COLUMNS)]
     return X, population
@@ -151,7 +152,7 @@ def population_features(store, order_rows: pd.DataFrame, cutoffs: list[pd.Timest
     first = order_rows.groupby("customer_id", observed=True)["ordered_at"].min()
     ent = pd.concat(
         [pd.DataFrame({"customer_id": first.index[first < c].astype("string"),
-                       "event_timestamp": pd.Series([c] * int((first < c).sum()), dtype="datetime64[us, UTC]")})
+                       "event_timestamp": repeated_timestamp(c, int((first < c).sum()))})
          for c in cutoffs],
         ignore_index=True,
     )
@@ -216,11 +217,14 @@ def config_hash(settings: Settings, as_of: pd.Timestamp, horizon_days: int) -> s
 
 
 def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int | None = None,
-                progress: Progress | None = None, force: bool = False) -> ChurnTrainResult:
-    """The ``ecrm train`` stage for churn: features, labels, fit, validate, log, register."""
+                progress: Progress | None = None, force: bool = False,
+                inputs: CustomerInputs | None = None) -> ChurnTrainResult:
+    """The ``ecrm train`` stage for churn: features, labels, fit, validate, log, register. ``inputs``: the
+    order rows and score-date features shared with the other customer models (read here when None)."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
-    order_rows, as_of = workspace_order_rows(ws, as_of)
+    inputs = customer_inputs(ws, as_of, inputs)
+    order_rows, as_of = inputs.order_rows, inputs.as_of
     cutoffs = stacked_cutoffs(settings, order_rows, as_of, H)
     first = order_rows["ordered_at"].min()
     client = configure(settings, ws)
@@ -240,7 +244,7 @@ def train_churn(settings: Settings, ws: Workspace, as_of=None, horizon_days: int
     say(f"training set: {len(data.y)} rows, churn rate {data.y.mean():.2f}")
     model, metrics, baselines, scores, val = fit_churn(settings, data, H, progress=say)
 
-    X_now, population_now = score_date_features(store, order_rows, as_of, refs, settings.churn.eligibility_days)
+    X_now, population_now = inputs.score_date_features(store, refs, settings.churn.eligibility_days)
     model.fit_population(population_now, X_now)
 
     with mlflow.start_run(run_name=f"churn-train-{as_of.date()}") as run:

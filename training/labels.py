@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.schema import repeated_timestamp
 from features.snapshots import as_utc, workspace_as_of
 from features.storage import Workspace
 
@@ -94,7 +95,7 @@ def churn_labels(order_rows: pd.DataFrame, cutoff, horizon_days: int = 90, lookb
     return pd.DataFrame(
         {
             "customer_id": eligible.astype("string"),
-            "event_timestamp": pd.Series([cutoff] * len(eligible), dtype="datetime64[us, UTC]"),
+            "event_timestamp": repeated_timestamp(cutoff, len(eligible)),
             "orders_in_horizon": n.to_numpy(),
             "churned": (n.to_numpy() == 0).astype("int64"),
         }
@@ -131,7 +132,7 @@ def purchase_targets(order_rows: pd.DataFrame, cutoff, horizon_days: int = 90, l
     agg = agg.reindex(eligible)
     return pd.DataFrame({
         "customer_id": eligible.astype("string"),
-        "event_timestamp": pd.Series([cutoff] * len(eligible), dtype="datetime64[us, UTC]"),
+        "event_timestamp": repeated_timestamp(cutoff, len(eligible)),
         "orders_short": agg["orders_short"].fillna(0).astype("int64").to_numpy(),
         "orders_in_horizon": agg["orders_in_horizon"].fillna(0).astype("int64").to_numpy(),
         "spend_in_horizon": agg["spend_in_horizon"].fillna(0.0).to_numpy(dtype=float),

@@ -27,10 +27,10 @@ from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs
 from training import plots
-from training.churn_pipeline import (ChurnDataset, build_dataset, score_date_features, stacked_cutoffs,
-                                     training_features)
+from training.churn_pipeline import ChurnDataset, build_dataset, stacked_cutoffs, training_features
 from training.customer_base import POPULATION_COLUMNS
-from training.labels import purchase_targets, utc_datetime64, workspace_order_rows
+from training.customer_inputs import CustomerInputs, customer_inputs
+from training.labels import purchase_targets, utc_datetime64
 from training.metrics import churn_metrics, count_metrics
 from training.next_purchase_model import NextPurchaseModel
 from training.registry import NEXT_PURCHASE_MODEL, configure, find_trained, register_with_alias
@@ -176,11 +176,15 @@ def config_hash(settings: Settings, as_of: pd.Timestamp, horizon_days: int) -> s
 
 def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_days: int | None = None,
                         progress: Progress | None = None, force: bool = False,
-                        base: ChurnDataset | None = None) -> NextPurchaseTrainResult:
-    """Train, validate, log to MLflow and register ``ecrm-next-purchase``."""
+                        base: ChurnDataset | None = None, inputs: CustomerInputs | None = None
+                        ) -> NextPurchaseTrainResult:
+    """Train, validate, log to MLflow and register ``ecrm-next-purchase``. ``base``: the churn model's
+    training set of this run; ``inputs``: the order rows and score-date features shared with the other
+    customer models (read here when None)."""
     say = progress or (lambda _m: None)
     H = int(horizon_days or settings.churn.horizon_days)
-    order_rows, as_of = workspace_order_rows(ws, as_of)
+    inputs = customer_inputs(ws, as_of, inputs)
+    order_rows, as_of = inputs.order_rows, inputs.as_of
     cutoffs = stacked_cutoffs(settings, order_rows, as_of, H)
     client = configure(settings, ws)
     tags = {"data_fingerprint": data_fingerprint(ws), "config_hash": config_hash(settings, as_of, H),
@@ -198,7 +202,7 @@ def train_next_purchase(settings: Settings, ws: Workspace, as_of=None, horizon_d
                                   settings.next_purchase.short_days, base=base)
     say(f"training set: {len(data.X)} rows, mean orders in {H} days {data.targets['orders_in_horizon'].mean():.2f}")
     model, metrics, forecasts, val = fit_next_purchase(settings, data, H, progress=say)
-    X_now, population_now = score_date_features(store, order_rows, as_of, refs, settings.churn.eligibility_days)
+    X_now, population_now = inputs.score_date_features(store, refs, settings.churn.eligibility_days)
     model.fit_population(population_now, X_now)
 
     with mlflow.start_run(run_name=f"next-purchase-train-{as_of.date()}") as run:

@@ -25,8 +25,7 @@ from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
 from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs
-from training.churn_pipeline import score_date_features
-from training.labels import workspace_order_rows
+from training.customer_inputs import CustomerInputs, customer_inputs
 from training.registry import NEXT_PURCHASE_MODEL, SEGMENT_MODEL, CHAMPION, configure, find_trained, get_alias, load_model, register_with_alias
 from training.segments import SegmentModel
 
@@ -64,10 +63,12 @@ def predicted_value(settings: Settings, ws: Workspace, population: pd.DataFrame,
 
 
 def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Progress | None = None,
-                   force: bool = False) -> SegmentTrainResult:
-    """Fit, log and register the segment model as of ``as_of``."""
+                   force: bool = False, inputs: CustomerInputs | None = None) -> SegmentTrainResult:
+    """Fit, log and register the segment model as of ``as_of``. ``inputs``: the order rows and score-date
+    features shared with the other customer models (read here when None)."""
     say = progress or (lambda _m: None)
-    order_rows, as_of = workspace_order_rows(ws, as_of)
+    inputs = customer_inputs(ws, as_of, inputs)
+    as_of = inputs.as_of
     client = configure(settings, ws)
     np_ref = get_alias(client, NEXT_PURCHASE_MODEL, CHAMPION)
     cfg = hashlib.sha256(json.dumps({"eligibility": settings.churn.eligibility_days}, sort_keys=True).encode()).hexdigest()[:16]
@@ -81,7 +82,7 @@ def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Prog
 
     store, views = prepare_features(settings, ws, [as_of], progress=say, views=CUSTOMER_VIEWS)
     refs = feature_refs(customer_views(views))
-    X, population = score_date_features(store, order_rows, as_of, refs, settings.churn.eligibility_days)
+    X, population = inputs.score_date_features(store, refs, settings.churn.eligibility_days)
     if len(X) < 10:
         raise ValueError(f"only {len(X)} customers have an order in the {settings.churn.eligibility_days} days "
                          f"before {as_of.date()}: too few to fit segments")

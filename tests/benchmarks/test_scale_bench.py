@@ -70,12 +70,12 @@ def test_stages_are_checked_and_a_continued_workspace_must_exist(tmp_path, capsy
     from benchmarks.scale_bench import main
 
     with pytest.raises(SystemExit):
-        main(["--stages", "churn,bogus", "--root", str(tmp_path)])
+        main(["--stages", "customer_models,bogus", "--root", str(tmp_path)])
     assert "unknown stage(s) ['bogus']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["--stages", "churn"])
+        main(["--stages", "customer_models"])
     assert "--stages without synthesize continues kept workspaces: give their --root" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match=r"ws-1000: no kept workspace of 1,000 customers to continue \(stages churn, "
+    with pytest.raises(SystemExit, match=r"ws-1000: no kept workspace of 1,000 customers to continue \(stages customer_models, "
                                          r"score need its tables\): run with synthesize and --keep first"):
-        main(["--customers", "1000", "--stages", "score,churn", "--root", str(tmp_path)])
+        main(["--customers", "1000", "--stages", "score,customer_models", "--root", str(tmp_path)])
     assert tmp_path.is_dir()  # nothing of the root was removed

@@ -29,3 +29,14 @@ def test_indicators_thresholds_and_unavailable(tiny_shop):
                                     pd.Timestamp("2024-04-01", tz="UTC"), cfg)
     assert [w["status"] for w in no_segments[:2]] == ["unavailable", "unavailable"]
     assert "no segment model" in no_segments[0]["message"]
+
+
+def test_order_rows_passed_in_give_the_same_indicators(tiny_shop):
+    from training.labels import customer_orders
+
+    scores = pd.DataFrame({"customer_id": ["a"], "risk_band": ["high"]})
+    as_of = pd.Timestamp("2024-04-01", tz="UTC")
+    cfg = WarningSettings()
+    rows = customer_orders(tiny_shop["orders"])
+    assert (evaluate_warnings(scores, tiny_shop["orders"], as_of, cfg, order_rows=rows)
+            == evaluate_warnings(scores, tiny_shop["orders"], as_of, cfg))
