@@ -34,13 +34,22 @@ def _row(indicator: str, value: float | None, threshold: float, kind: str, text:
             "status": "warning" if bad else "ok", "message": text.format(v=value, t=threshold)}
 
 
+def quarterly_kpis(orders: pd.DataFrame | pa.Table, as_of: pd.Timestamp,
+                   order_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The CRM KPIs of every complete quarter from the first order line to ``as_of`` (what the order-based
+    indicators read; empty without one). ``order_rows``: the orders of ``orders``
+    (:func:`~training.labels.customer_orders`) when the caller has them already."""
+    start = order_line_time(orders, "min").normalize()
+    return crm_kpis(orders, start=start, end=as_of, freq="QS", order_rows=order_rows) if start < as_of else pd.DataFrame()
+
+
 def evaluate_warnings(scores: pd.DataFrame, orders: pd.DataFrame | pa.Table, as_of: pd.Timestamp,
-                      cfg: WarningSettings, order_rows: pd.DataFrame | None = None) -> list[dict]:
+                      cfg: WarningSettings, kpis: pd.DataFrame | None = None) -> list[dict]:
     """Every indicator with its value, threshold and status for the customers scored as of ``as_of``.
 
     ``scores`` is the ``churn.parquet`` table (``risk_band`` and, with the segment model,
-    ``value_tier`` and ``lifecycle_stage``). ``order_rows``: the orders of ``orders``
-    (:func:`~training.labels.customer_orders`) when the caller has them already."""
+    ``value_tier`` and ``lifecycle_stage``). ``kpis``: :func:`quarterly_kpis` of ``orders`` at ``as_of``
+    when computed already (``ecrm score`` computes them while it holds the order rows)."""
     out = []
     if "value_tier" in scores:
         top = scores[scores["value_tier"] == "top"]
@@ -58,9 +67,7 @@ def evaluate_warnings(scores: pd.DataFrame, orders: pd.DataFrame | pa.Table, as_
     else:
         out.append(_row("churned_customer_rate", None, cfg.churned_rate_max, "max", "",
                         "no segment model: lifecycle stages unknown"))
-    start = order_line_time(orders, "min").normalize()
-    kpis = (crm_kpis(orders, start=start, end=as_of, freq="QS", order_rows=order_rows) if start < as_of
-            else pd.DataFrame())
+    kpis = quarterly_kpis(orders, as_of) if kpis is None else kpis
     last = kpis.iloc[-1] if len(kpis) else None
     quarter = f" in the quarter from {last['period_start'].date()}" if last is not None else ""
     out.append(_row("repeat_purchase_rate", None if last is None else last["repeat_purchase_rate"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from configs.settings import WarningSettings
-from serving.crm_warnings import evaluate_warnings
+from serving.crm_warnings import evaluate_warnings, quarterly_kpis
 
 
 def test_indicators_thresholds_and_unavailable(tiny_shop):
@@ -31,12 +31,16 @@ def test_indicators_thresholds_and_unavailable(tiny_shop):
     assert "no segment model" in no_segments[0]["message"]
 
 
-def test_order_rows_passed_in_give_the_same_indicators(tiny_shop):
+def test_kpis_computed_beforehand_give_the_same_indicators(tiny_shop):
     from training.labels import customer_orders
 
     scores = pd.DataFrame({"customer_id": ["a"], "risk_band": ["high"]})
     as_of = pd.Timestamp("2024-04-01", tz="UTC")
     cfg = WarningSettings()
-    rows = customer_orders(tiny_shop["orders"])
-    assert (evaluate_warnings(scores, tiny_shop["orders"], as_of, cfg, order_rows=rows)
+    kpis = quarterly_kpis(tiny_shop["orders"], as_of, customer_orders(tiny_shop["orders"]))
+    assert kpis["period_start"].tolist() == [pd.Timestamp(d, tz="UTC") for d in ("2023-04-01", "2023-07-01",
+                                                                               "2023-10-01", "2024-01-01")]
+    pd.testing.assert_frame_equal(kpis, quarterly_kpis(tiny_shop["orders"], as_of))
+    assert (evaluate_warnings(scores, tiny_shop["orders"], as_of, cfg, kpis=kpis)
             == evaluate_warnings(scores, tiny_shop["orders"], as_of, cfg))
+    assert quarterly_kpis(tiny_shop["orders"], pd.Timestamp("2020-01-01", tz="UTC")).empty  # before any order
