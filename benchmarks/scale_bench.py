@@ -81,7 +81,7 @@ def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], No
         store = open_store(settings, ws)
         views = customer_views(apply_definitions(store, ws))
         say(f"loading {views} as of {as_of.date()} into the online store")
-        materialize_as_of(store, ws, as_of, views)
+        materialize_as_of(store, ws, as_of, views, workers=settings.compute.threads)
     elif name == "customer_models":  # as `ecrm train`: one process, the order rows and score-date features read once
         from training.churn_pipeline import train_churn
         from training.customer_inputs import CustomerInputs

@@ -216,7 +216,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
         say("the online store already holds the same feature snapshot")
     else:
         say("loading the same feature snapshot into the online store")
-        materialize_as_of(store, ws, as_of, online_views, progress=say)
+        materialize_as_of(store, ws, as_of, online_views, progress=say, workers=settings.compute.threads)
     write_json_atomic(record, warnings_path(ws))  # what GET /warnings answers
     customers = ws.read_table("customers") if ws.has_table("customers") else None
     write_parquet_atomic(at_risk_table(table, customers), at_risk_path(ws))  # what POST /at_risk answers

@@ -203,13 +203,19 @@ def _online_rows(ws: Workspace) -> list[tuple]:
             f'SELECT entity_key, feature_name, value, event_ts FROM "{t}" ORDER BY entity_key, feature_name')]
 
 
-def test_online_store_holds_one_row_per_customer_and_view_whatever_the_chunks(tmp_path, make_tiny_shop):
-    """materialize_as_of writes the snapshot rows at as_of in chunks (bounded memory): chunks of 2 leave the
-    store byte for byte as one chunk does, a second load overwrites the first (a daily refresh), and the
-    store has one row per customer and view (the online twins), none per feature."""
+def test_online_store_holds_one_row_per_customer_and_view_whatever_the_chunks(tmp_path, make_tiny_shop,
+                                                                               monkeypatch):
+    """materialize_as_of writes the snapshot rows at as_of in chunks (bounded memory): chunks of 2, written
+    here or by two worker processes, leave the store byte for byte as one chunk does, a second load
+    overwrites the first (a daily refresh), and the store has one row per customer and view (the online
+    twins), none per feature."""
+    import features.store
+
+    monkeypatch.setattr(features.store, "PARALLEL_LOAD_ROWS", 0)  # workers even for the tiny shop
     built = {}
     views = ["customer_orders", "customer_sessions"]
-    for how, chunk_rows, loads in (("whole", 10_000, (T3,)), ("chunks", 2, (T2, T3))):
+    for how, chunk_rows, loads, workers in (("whole", 10_000, (T3,), 1), ("chunks", 2, (T2, T3), 1),
+                                            ("workers", 2, (T2, T3), 2)):
         settings = Settings(workspace=tmp_path / how)
         ws = Workspace(settings.workspace)
         write_tables(ws, make_tiny_shop(), source="test")
@@ -218,13 +224,13 @@ def test_online_store_holds_one_row_per_customer_and_view_whatever_the_chunks(tm
         apply_definitions(store, ws)
         for as_of in loads:
             said: list[str] = []
-            materialize_as_of(store, ws, as_of, views, progress=said.append, chunk_rows=chunk_rows)
+            materialize_as_of(store, ws, as_of, views, progress=said.append, chunk_rows=chunk_rows, workers=workers)
             n = {v: int((pd.read_parquet(ws.features_dir / f"{v}.parquet")["event_timestamp"] == as_of).sum())
                  for v in views}
             assert min(n.values()) >= 3  # several chunks of 2 per view
             assert said == [f"online store: {v} {n[v]}/{n[v]} rows as of {as_of.date()}" for v in views], said
         built[how] = _online_rows(ws)
-    assert built["chunks"] == built["whole"]
+    assert built["chunks"] == built["whole"] and built["workers"] == built["whole"]
     tables = sorted({row[0] for row in built["whole"]})
     assert tables == ["ecrm_customer_orders_online", "ecrm_customer_sessions_online"]
     for table, view in zip(tables, views):
