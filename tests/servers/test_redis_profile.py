@@ -52,6 +52,35 @@ def test_online_features_live_in_redis(shop, redis):
     np.testing.assert_allclose(values[: len(ids)], want, rtol=1e-9, equal_nan=True)
 
 
+def test_online_load_by_worker_processes_into_redis(shop, redis, monkeypatch):
+    """The online load with two worker processes (forced for this small shop) writes the same vectors."""
+    import redis as redis_client
+
+    import features.store
+    from features.pipeline import customer_views
+    from features.store import apply_definitions, materialize_as_of
+
+    cfg, root = shop
+    settings = load_settings(cfg)
+    ws = Workspace(settings.workspace)
+    store = open_store(settings, ws)
+    views = customer_views(apply_definitions(store, ws))
+    as_of = as_utc(online_snapshot_info(ws)["as_of"])
+    client = redis_client.Redis(host="127.0.0.1", port=redis.port)
+    keys = client.dbsize()
+    client.flushdb()
+    monkeypatch.setattr(features.store, "PARALLEL_LOAD_ROWS", 0)
+    materialize_as_of(store, ws, as_of, views, chunk_rows=50, workers=2)
+    assert client.dbsize() == keys  # every customer back (a key per customer, holding both views)
+    snap = pd.read_parquet(ws.features_dir / "customer_orders.parquet")
+    snap = snap[snap["event_timestamp"] == as_of].set_index("customer_id")
+    refs = feature_refs(["customer_orders"])
+    values, known = OnlineReader(store, refs).read(snap.index.tolist())
+    assert known.all()
+    np.testing.assert_allclose(values, snap[[r.split(":")[1] for r in refs]].to_numpy(dtype=float), rtol=1e-9,
+                               equal_nan=True)
+
+
 def test_forget_removes_the_customer_from_redis(shop, redis):
     """`ecrm forget` with the Redis profile: the customer's key is gone from Redis, the online lookup
     calls them unknown, and the other customers are still served."""
