@@ -43,13 +43,16 @@ def quarterly_kpis(orders: pd.DataFrame | pa.Table, as_of: pd.Timestamp,
     return crm_kpis(orders, start=start, end=as_of, freq="QS", order_rows=order_rows) if start < as_of else pd.DataFrame()
 
 
-def evaluate_warnings(scores: pd.DataFrame, orders: pd.DataFrame | pa.Table, as_of: pd.Timestamp,
+def evaluate_warnings(scores: pd.DataFrame, orders: pd.DataFrame | pa.Table | None, as_of: pd.Timestamp,
                       cfg: WarningSettings, kpis: pd.DataFrame | None = None) -> list[dict]:
     """Every indicator with its value, threshold and status for the customers scored as of ``as_of``.
 
     ``scores`` is the ``churn.parquet`` table (``risk_band`` and, with the segment model,
     ``value_tier`` and ``lifecycle_stage``). ``kpis``: :func:`quarterly_kpis` of ``orders`` at ``as_of``
-    when computed already (``ecrm score`` computes them while it holds the order rows)."""
+    when computed already (``ecrm score`` computes them while it holds the order rows, then lets the
+    orders go: ``orders`` may then be None)."""
+    if kpis is None and orders is None:
+        raise ValueError("evaluate_warnings needs the orders or their quarterly KPIs")
     out = []
     if "value_tier" in scores:
         top = scores[scores["value_tier"] == "top"]

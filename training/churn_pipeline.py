@@ -23,8 +23,8 @@ import pandas as pd
 
 from configs.runtime import quiet_dependencies
 from configs.settings import Settings
-from features.schema import repeated_timestamp
 from features.pipeline import CUSTOMER_VIEWS, customer_views, prepare_features
+from features.schema import repeated_timestamp
 from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs, historical_features

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from configs.settings import WarningSettings
 from serving.crm_warnings import evaluate_warnings, quarterly_kpis
@@ -41,6 +42,8 @@ def test_kpis_computed_beforehand_give_the_same_indicators(tiny_shop):
     assert kpis["period_start"].tolist() == [pd.Timestamp(d, tz="UTC") for d in ("2023-04-01", "2023-07-01",
                                                                                "2023-10-01", "2024-01-01")]
     pd.testing.assert_frame_equal(kpis, quarterly_kpis(tiny_shop["orders"], as_of))
-    assert (evaluate_warnings(scores, tiny_shop["orders"], as_of, cfg, kpis=kpis)
+    assert (evaluate_warnings(scores, None, as_of, cfg, kpis=kpis)
             == evaluate_warnings(scores, tiny_shop["orders"], as_of, cfg))
+    with pytest.raises(ValueError, match="needs the orders or their quarterly KPIs"):
+        evaluate_warnings(scores, None, as_of, cfg)
     assert quarterly_kpis(tiny_shop["orders"], pd.Timestamp("2020-01-01", tz="UTC")).empty  # before any order
