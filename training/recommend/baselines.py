@@ -29,6 +29,7 @@ import builtins
 import itertools
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -210,7 +211,7 @@ def _ease_top_new(X_rows: sp.csr_matrix, B: np.ndarray, k: int) -> np.ndarray:
 def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAMBDAS, k: int = 10,
                        min_buyers: int = 2, max_items: int = 5000, lookback_days: int = YEAR_DAYS,
                        snap: Snapshot | None = None, chunk: int = 8192,
-                       max_customers: int | None = EASE_LAMBDA_CUSTOMERS) -> tuple[float, dict]:
+                       max_customers: int | None = EASE_LAMBDA_CUSTOMERS, jobs: int = 1) -> tuple[float, dict]:
     """The ``lam`` with the best mean NDCG@k of the ``discovery`` list at ``cutoff`` (ties: larger lam).
 
     Fit on interactions before ``cutoff``, scored on the items each customer with an order in the
@@ -219,7 +220,9 @@ def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAM
     already computed. The customers are scored ``chunk`` at a time (dense rows x items scores: at 1M
     customers, 300k rows x 1,000 items held at once took 5 GB); above ``max_customers`` such customers
     (None: no cap), a seeded random sample of that many (at 1M, 237k customers took 53 s for the five
-    lambdas; a sample of 100k scored each lambda within 0.0003 of all of them). Returns (lam, {lam: ndcg}).
+    lambdas; a sample of 100k scored each lambda within 0.0003 of all of them). ``jobs`` > 1: that many
+    lambdas are scored at once in threads (scipy's sparse products and numpy's partitions release the GIL);
+    the scores do not depend on it. Returns (lam, {lam: ndcg}).
     """
     snap = Snapshot(enc, cutoff, horizon_days) if snap is None else snap
     uni = ease_universe(snap, min_buyers, max_items)
@@ -241,14 +244,21 @@ def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAM
     Xr = X[rows][:, uni]
     gains = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.r_[0.0, np.cumsum(gains)][np.minimum(n_rel, k)]
-    scores = {}
-    for lam in lambdas:
+
+    def ndcg(lam: float) -> float:  # NDCG@k per customer (metrics.per_customer_metrics), averaged
         B = ease_weights(G, lam)
         top = np.concatenate([_ease_top_new(Xr[lo:lo + chunk], B, k) for lo in range(0, len(rows), chunk)])
         keys = rows[:, None] * n + uni[top]
         at = np.searchsorted(relevant, keys).clip(max=len(relevant) - 1)
         dcg = ((relevant[at] == keys) * gains[:top.shape[1]]).sum(axis=1)
-        scores[float(lam)] = float(np.mean(dcg / ideal))  # NDCG@k per customer (metrics.per_customer_metrics)
+        return float(np.mean(dcg / ideal))
+
+    lambdas = [float(lam) for lam in lambdas]
+    if jobs > 1 and len(lambdas) > 1:
+        with ThreadPoolExecutor(max_workers=int(jobs), thread_name_prefix="ecrm-ease") as pool:
+            scores = dict(zip(lambdas, pool.map(ndcg, lambdas)))
+    else:
+        scores = {lam: ndcg(lam) for lam in lambdas}
     best = max(scores, key=lambda lam: (round(scores[lam], 12), lam))
     return best, scores
 

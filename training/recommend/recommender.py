@@ -440,7 +440,8 @@ class Recommender:
                 valid_snap, valid_together = Snapshot(enc, valid_cut, horizon_days), None
             lam, lam_scores = choose_ease_lambda(enc, valid_cut, horizon_days, self.ease_lambdas,
                                                  min_buyers=cfg.ease_min_buyers, max_items=cfg.ease_max_items,
-                                                 lookback_days=self.lookback_days, snap=valid_snap)
+                                                 lookback_days=self.lookback_days, snap=valid_snap,
+                                                 jobs=self.n_jobs)
             snaps = {valid_cut: (valid_snap, valid_together)}
             del valid_snap, valid_together
             info["ease_lambda_scores"] = lam_scores

@@ -172,6 +172,7 @@ def test_ease_lambda_choice_scored_in_chunks_is_the_same(shop):
     whole = choose_ease_lambda(enc, cutoff, 90, (3.0, 30.0, 300.0), chunk=10 ** 6)
     assert len(whole[1]) == 3 and len(set(whole[1].values())) > 1  # the lambdas score differently
     assert choose_ease_lambda(enc, cutoff, 90, (3.0, 30.0, 300.0), chunk=7) == whole
+    assert choose_ease_lambda(enc, cutoff, 90, (3.0, 30.0, 300.0), chunk=7, jobs=2) == whole  # lambdas in threads
     # the NDCG of each lambda equals the evaluation's per-customer metrics over the never-bought items
     from training.recommend.baselines import ease_universe
     from training.recommend.data import Snapshot, holdout_items, interactions
