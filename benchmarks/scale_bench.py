@@ -87,19 +87,19 @@ def _stage_body(name: str, settings, ws, customers: int, say: Callable[[str], No
         from training.customer_inputs import CustomerInputs
         from training.next_purchase_pipeline import train_next_purchase
         from training.segment_pipeline import train_segments
-        t = time.perf_counter()
-        inputs = CustomerInputs(ws)
-        say(f"order rows read ({time.perf_counter() - t:.1f} s)")
-        t = time.perf_counter()
-        churn = train_churn(settings, ws, progress=say, force=True, inputs=inputs)
-        say(f"{churn.message} (churn: {time.perf_counter() - t:.1f} s)")
-        t = time.perf_counter()
-        res = train_next_purchase(settings, ws, progress=say, force=True, base=churn.data, inputs=inputs)
-        say(f"{res.message} (next purchase: {time.perf_counter() - t:.1f} s)")
-        del churn, res
-        t = time.perf_counter()
-        say(f"{train_segments(settings, ws, progress=say, force=True, inputs=inputs).message} "
-            f"(segments: {time.perf_counter() - t:.1f} s)")
+        def timed(label: str, train: Callable):
+            """``train()``, reported with its message and wall time under ``label``."""
+            t = time.perf_counter()
+            res = train()
+            say(f"{getattr(res, 'message', 'read')} ({label}: {time.perf_counter() - t:.1f} s)")
+            return res
+
+        inputs = timed("order rows", lambda: CustomerInputs(ws))
+        churn = timed("churn", lambda: train_churn(settings, ws, progress=say, force=True, inputs=inputs))
+        timed("next purchase", lambda: train_next_purchase(settings, ws, progress=say, force=True,
+                                                          base=churn.data, inputs=inputs))
+        del churn
+        timed("segments", lambda: train_segments(settings, ws, progress=say, force=True, inputs=inputs))
     elif name == "recommender":
         from training.recommend_pipeline import train_recommender
         say(train_recommender(settings, ws, progress=say, force=True).message)
