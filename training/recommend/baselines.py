@@ -240,7 +240,7 @@ def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAM
     if len(rows) == 0 or len(uni) < 2:
         return float(lambdas[len(lambdas) // 2]), {}
     X = snap.history_matrix("binary")
-    G = snap.history_gram(uni)  # kept for the cutoff's item-item models
+    G = snap.history_gram(uni, jobs)  # kept for the cutoff's item-item models
     Xr = X[rows][:, uni]
     gains = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.r_[0.0, np.cumsum(gains)][np.minimum(n_rel, k)]

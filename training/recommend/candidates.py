@@ -88,9 +88,9 @@ class CutoffModels:
     ease_B: np.ndarray | None  # EASE weights over ease_items
 
 
-def together_neighbours(enc: Encoded, cutoff, cfg: CandidateConfig) -> sp.csr_matrix:
+def together_neighbours(enc: Encoded, cutoff, cfg: CandidateConfig, jobs: int = 1) -> sp.csr_matrix:
     """The ``together`` model at ``cutoff``: each item's basket-cosine neighbours over the orders before it."""
-    return cosine_neighbours(basket_matrix(enc, cutoff), cfg.neighbours, cfg.min_cooccurrence)
+    return cosine_neighbours(basket_matrix(enc, cutoff), cfg.neighbours, cfg.min_cooccurrence, jobs=jobs)
 
 
 def snapshot_and_together(enc: Encoded, cutoff, horizon_days: int, cfg: CandidateConfig
@@ -107,14 +107,15 @@ def snapshot_and_together(enc: Encoded, cutoff, horizon_days: int, cfg: Candidat
 
 
 def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig,
-                      baskets: sp.csr_matrix | None = None, together: sp.csr_matrix | None = None
-                      ) -> CutoffModels:
+                      baskets: sp.csr_matrix | None = None, together: sp.csr_matrix | None = None,
+                      jobs: int = 1) -> CutoffModels:
     """Neighbour matrices and EASE as of the snapshot's cutoff (``lam=None``: no EASE). ``baskets``:
     ``snap.basket_matrix()`` computed beforehand (the only part that reads the encoded events, which may
-    then be released); ``together``: :func:`together_neighbours` computed beforehand (baskets unused)."""
+    then be released); ``together``: :func:`together_neighbours` computed beforehand (baskets unused).
+    ``jobs``: threads for the co-occurrence counts (the models do not depend on it)."""
     if together is None:
         together = cosine_neighbours(snap.basket_matrix() if baskets is None else baskets, cfg.neighbours,
-                                     cfg.min_cooccurrence)
+                                     cfg.min_cooccurrence, jobs=jobs)
     del baskets
     from training.recommend.baselines import ease_universe
 
@@ -123,11 +124,11 @@ def fit_cutoff_models(snap: Snapshot, lam: float | None, cfg: CandidateConfig,
     # the customer cosine from EASE's co-buyer counts when EASE covers every item that can have a neighbour
     # (bought by min_cooccurrence customers): one pass over the customers' histories instead of two
     from_gram = bool(np.isin(np.flatnonzero(snap.buyers_all >= cfg.min_cooccurrence), uni).all())
-    G = snap.history_gram(uni) if ease or from_gram else None
+    G = snap.history_gram(uni, jobs) if ease or from_gram else None
     if from_gram:
         similar = cosine_neighbours_from_gram(G, uni, snap.n_items, cfg.neighbours, cfg.min_cooccurrence)
     else:
-        similar = cosine_neighbours(snap.history_matrix("binary"), cfg.neighbours, cfg.min_cooccurrence)
+        similar = cosine_neighbours(snap.history_matrix("binary"), cfg.neighbours, cfg.min_cooccurrence, jobs=jobs)
     B = ease_weights(G, lam) if ease else None
     del G
     snap.release_history_gram()

@@ -445,14 +445,15 @@ class Snapshot:
         w = 0.5 ** (ci["last_days"].to_numpy() / float(half_life_days))
         return sp.csr_matrix((w, (ci["cust"].to_numpy(), ci["item"].to_numpy())), shape=(self.n_cust, self.n_items))
 
-    def history_gram(self, items: np.ndarray) -> np.ndarray:
+    def history_gram(self, items: np.ndarray, jobs: int = 1) -> np.ndarray:
         """``X'X`` of the binary history matrix's columns ``items``: how many customers bought both (dense
-        float64). Kept for the last ``items`` asked until :meth:`release_history_gram` (EASE's choice of
-        lambda and the cutoff's item-item models share it)."""
+        float64; :func:`~training.recommend.similarity.gram` on ``jobs`` threads). Kept for the last ``items``
+        asked until :meth:`release_history_gram` (EASE's choice of lambda and the cutoff's item-item models
+        share it)."""
         items = np.asarray(items, dtype=np.int64)
         if self._gram is None or not np.array_equal(self._gram[0], items):
             self._gram = None
-            self._gram = (items.copy(), gram(self.history_matrix("binary")[:, items]))
+            self._gram = (items.copy(), gram(self.history_matrix("binary")[:, items], jobs))
         return self._gram[1]
 
     def release_history_gram(self) -> None:

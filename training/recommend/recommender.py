@@ -252,7 +252,7 @@ class Recommender:
         if len(rows) == 0:
             return iter(()), stats
         stats["n_labels"] = int(np.isin(labels // enc.n_items, rows).sum())
-        builder = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg, together=together), cfg)
+        builder = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg, together=together, jobs=self.n_jobs), cfg)
         keep = [*self.features_, "cust"]
 
         def chunks():
@@ -397,7 +397,7 @@ class Recommender:
         the fit releases the encoding's events before computing the lists (:meth:`Encoded.release_events`),
         so an encoding serves one fit.
         numpy / scipy (BLAS) run on one thread during the fit (its results do not depend on the cores);
-        LightGBM with ``n_jobs``.
+        LightGBM and the item co-occurrence counts (exact, whatever the threads) with ``n_jobs``.
         """
         if isinstance(orders, Encoded):
             if products is not None or sessions is not None:
@@ -489,7 +489,7 @@ class Recommender:
         snap = Snapshot(enc, self.as_of_, self.horizon_days_)
         baskets = snap.basket_matrix()
         enc.release_events()  # the item-item models need only the baskets of the events
-        models = fit_cutoff_models(snap, self.ease_lambda_, cfg, baskets=baskets)
+        models = fit_cutoff_models(snap, self.ease_lambda_, cfg, baskets=baskets, jobs=self.n_jobs)
         del baskets
         say(f"lists: snapshot and item-item models as of {self.as_of_.date()} ready")
         self._store_catalog(enc, snap, models)

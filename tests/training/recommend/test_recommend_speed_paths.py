@@ -245,6 +245,35 @@ def test_cosine_neighbours_from_gram_equal_those_from_the_columns():
             np.testing.assert_array_equal(getattr(got, attr), getattr(want, attr))
 
 
+def test_gram_in_row_blocks_and_threads_equals_one_product(monkeypatch):
+    """The co-occurrence counts summed over blocks of rows, on one or three threads, for all columns or a
+    chunk of them, equal one sparse product; so do the cosine neighbours built from them. Empty rows at
+    either end, a row longer than a block and an all-empty matrix included."""
+    from training.recommend import similarity
+    from training.recommend.similarity import cosine_neighbours, gram
+
+    rng = np.random.default_rng(11)
+    dense = (rng.random((300, 40)) < rng.random(40) * 0.2).astype(float)
+    dense[:5] = 0.0
+    dense[-7:] = 0.0
+    dense[100] = 1.0  # 40 nonzeros: longer than a block
+    X = sp.csr_matrix(dense)
+    want = (X.T @ X).toarray()
+    want_nb = cosine_neighbours(X, 5, 2)
+    monkeypatch.setattr(similarity, "GRAM_BLOCK_NNZ", 16)
+    assert len(similarity._row_blocks(X.indptr, 16)) > 20
+    for jobs in (1, 3):
+        np.testing.assert_array_equal(gram(X, jobs), want)
+        np.testing.assert_array_equal(gram(X, jobs, cols=(7, 19)), want[7:19])
+        got = cosine_neighbours(X, 5, 2, chunk=9, jobs=jobs)
+        for attr in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(got, attr), getattr(want_nb, attr))
+    np.testing.assert_array_equal(gram(sp.csr_matrix((4, 3)), 2), np.zeros((3, 3)))
+    blocks = similarity._row_blocks(X.indptr, 16)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 300
+    assert all(a[1] == b[0] for a, b in zip(blocks[:-1], blocks[1:]))
+
+
 def test_cutoff_models_share_the_gram_matrix_and_give_the_same_neighbours():
     from training.recommend.candidates import CandidateConfig, fit_cutoff_models
     from training.recommend.data import Snapshot
