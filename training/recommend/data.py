@@ -182,6 +182,17 @@ class Encoded:
             self.has_sessions = len(self.s_t) > 0
 
     events_released = False
+    _by_key_order: np.ndarray | None = None  # lines_by_key_order over all lines, computed on first use
+
+    def lines_by_key_order(self, k: int) -> np.ndarray:
+        """Positions of the first ``k`` lines (those before a cutoff) sorted by customer-item key, then
+        order code (lines equal in both in any order). All lines are sorted once, at the first call, and
+        each cutoff filters them: a snapshot needs no sort of its own (about 3 s at 32M lines)."""
+        if self._by_key_order is None:
+            srt = _group_sort(self.cust.astype(np.int64) * self.n_items + self.item, self.order)
+            self._by_key_order = srt.astype(np.int32) if len(srt) < 2 ** 31 else srt
+        srt = self._by_key_order
+        return srt if k >= len(srt) else srt[srt < k]
 
     def release_events(self) -> None:
         """Drop the interaction lines and session events (the ids, names, categories and prices stay):
@@ -191,6 +202,7 @@ class Encoded:
         self.order = self.t = self.s_t = np.array([], dtype=np.int64)
         self.qty = self.price = np.array([], dtype=float)
         self.s_cart = np.array([], dtype=bool)
+        self._by_key_order = None
         self.events_released = True
 
     @property
@@ -245,11 +257,13 @@ def _group_sort(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
 
 
 def _order_items(key: np.ndarray, order: np.ndarray, days: np.ndarray, cust: np.ndarray, item: np.ndarray,
-                 qty: np.ndarray) -> dict[str, np.ndarray]:
+                 qty: np.ndarray, srt: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """One row per (customer-item ``key``, order) from sale lines: ``days`` (latest line), ``qty`` (sum),
     ``cust``, ``item``; ordered by key, then days descending, then first appearance in the lines.
-    Sorting instead of hashing: pandas' group-by of 32M lines (1M customers) took minutes."""
-    srt = _group_sort(key, order)
+    Sorting instead of hashing: pandas' group-by of 32M lines (1M customers) took minutes. ``srt``: the
+    lines' positions sorted by (key, order) if known (:meth:`Encoded.lines_by_key_order`)."""
+    if srt is None:
+        srt = _group_sort(key, order)
     ks = key[srt]
     start = run_starts(ks, order[srt])
     if len(start) == 0:
@@ -301,10 +315,38 @@ def _repurchase_interval(ol: dict[str, np.ndarray], n_items: int) -> tuple[np.nd
     return _group_median(di[same], gaps, n_items), (float(np.nanmedian(gaps)) if len(gaps) else np.nan)
 
 
+def _first_appearances(order: np.ndarray) -> np.ndarray | None:
+    """Position of each order code's first line when the codes number the orders 0, 1, ... in order of
+    first appearance (as :class:`Encoded`'s, and any prefix of its lines): where the running maximum
+    grows, without a sort. None for codes numbered otherwise."""
+    if len(order) == 0:
+        return np.array([], dtype=np.int64)
+    run_max = np.maximum.accumulate(order)
+    first = np.flatnonzero(np.r_[True, run_max[1:] > run_max[:-1]])
+    if order[0] != 0 or len(first) != int(run_max[-1]) + 1 or not np.all(np.diff(order[first]) == 1):
+        return None
+    return first
+
+
 def _customer_orders(cust: np.ndarray, order: np.ndarray, days: np.ndarray, n_cust: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per customer code: number of orders, and the days before the cutoff of the last and the first
-    (NaN without orders), each order counted at its first line (lines in time order)."""
+    (NaN without orders), each (customer, order) counted at its first line (lines in time order).
+
+    Orders numbered by first appearance whose lines all have one customer (the usual case) are found
+    without sorting the lines (5 s of a 24 s snapshot at 1M customers); otherwise (customer, order) pairs
+    are sorted."""
+    first = _first_appearances(order)
+    if first is not None and np.array_equal(cust, cust[first][order]):
+        pc, pd_ = cust[first], days[first]
+        orders = np.bincount(pc, minlength=n_cust).astype(float)
+        last_days = np.full(n_cust, np.inf)
+        first_days = np.full(n_cust, -np.inf)
+        np.minimum.at(last_days, pc, pd_)
+        np.maximum.at(first_days, pc, pd_)
+        none = orders == 0
+        last_days[none] = first_days[none] = np.nan
+        return orders, last_days, first_days
     srt = _group_sort(cust, order)
     start = run_starts(cust[srt], order[srt])
     first_line = np.minimum.reduceat(srt, start) if len(start) else srt
@@ -346,7 +388,7 @@ class Snapshot:
         self.season_known = (c_us - enc.data_start) / DAY_US >= YEAR_DAYS
 
         # one row per (order, item): times bought counts orders, not lines
-        ol = _order_items(key, order, days, cust, item, enc.qty[:k])
+        ol = _order_items(key, order, days, cust, item, enc.qty[:k], srt=enc.lines_by_key_order(k))
         # (before the customer-item table exists: the peak memory of a snapshot is the two together)
         self.item_interval, self.global_interval = _repurchase_interval(ol, n_items)
         # trending: purchases (order x item) weighted with a two-week half-life

@@ -209,6 +209,45 @@ def test_snapshot_customer_items_match_pandas_group_by():
     np.testing.assert_array_equal(snap.cust_first_days[co.max().index], co.max().to_numpy())
 
 
+def test_customer_orders_without_a_sort_equal_the_sorted_pairs():
+    """Per customer: orders, days since the last and the first, each (customer, order) at its first line.
+    Found without a sort for order codes numbered by first appearance with one customer per order; by
+    sorting otherwise (codes numbered otherwise, an order with lines of two customers): the same numbers
+    as a pandas drop-duplicates of the lines."""
+    from training.recommend.data import _customer_orders, _first_appearances
+
+    enc = _messy_encoded(3)
+    days = (enc.t.max() + 1 - enc.t) / 86_400e6
+    cust = enc.cust.copy()
+    cust[np.flatnonzero(enc.order == 5)[-1]] = (cust[enc.order == 5][0] + 1) % enc.n_cust  # order 5: two customers
+    assert _first_appearances(enc.order) is not None and _first_appearances(enc.order.max() - enc.order) is None
+    for c, o in ((enc.cust, enc.order), (enc.cust, enc.order.max() - enc.order), (cust, enc.order)):
+        got = _customer_orders(c, o, days, enc.n_cust + 2)
+        co = pd.DataFrame({"cust": c, "order": o, "days": days}).drop_duplicates(["cust", "order"]).groupby("cust")
+        n = np.zeros(enc.n_cust + 2)
+        n[co.size().index] = co.size().to_numpy()
+        np.testing.assert_array_equal(got[0], n)
+        np.testing.assert_array_equal(got[1][co.size().index], co["days"].min().to_numpy())
+        np.testing.assert_array_equal(got[2][co.size().index], co["days"].max().to_numpy())
+        assert np.isnan(got[1][-2:]).all() and np.isnan(got[2][-2:]).all()
+
+
+def test_snapshots_filter_the_encodings_one_sort_of_the_lines():
+    """Each cutoff's lines sorted by (customer-item key, order) are the encoding's one sort of all lines,
+    filtered to the cutoff's: the same (key, order) sequence as sorting them anew; released with the events."""
+    from training.recommend.data import _group_sort
+
+    enc = _messy_encoded(4)
+    key = enc.cust.astype(np.int64) * enc.n_items + enc.item
+    for k in (0, 1, 700, len(key) - 1, len(key)):
+        got, want = enc.lines_by_key_order(k), _group_sort(key[:k], enc.order[:k])
+        assert sorted(got.tolist()) == list(range(k))
+        np.testing.assert_array_equal(key[got], key[want])
+        np.testing.assert_array_equal(enc.order[got], enc.order[want])
+    enc.release_events()
+    assert enc._by_key_order is None
+
+
 def test_candidates_of_some_customers_equal_their_rows_among_all():
     """A chunk of customers (not contiguous, as the rankers' training samples) gets exactly the rows it
     gets when every customer's candidates are built at once."""
