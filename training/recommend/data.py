@@ -187,12 +187,16 @@ class Encoded:
     def lines_by_key_order(self, k: int) -> np.ndarray:
         """Positions of the first ``k`` lines (those before a cutoff) sorted by customer-item key, then
         order code (lines equal in both in any order). All lines are sorted once, at the first call, and
-        each cutoff filters them: a snapshot needs no sort of its own (about 3 s at 32M lines)."""
+        each cutoff filters them: a snapshot needs no sort of its own (about 3 s at 32M lines). The sort
+        is let go when all lines are asked for (a fit's last snapshot), so it adds nothing to that peak."""
         if self._by_key_order is None:
             srt = _group_sort(self.cust.astype(np.int64) * self.n_items + self.item, self.order)
             self._by_key_order = srt.astype(np.int32) if len(srt) < 2 ** 31 else srt
         srt = self._by_key_order
-        return srt if k >= len(srt) else srt[srt < k]
+        if k >= len(srt):
+            self._by_key_order = None
+            return srt
+        return srt[srt < k]
 
     def release_events(self) -> None:
         """Drop the interaction lines and session events (the ids, names, categories and prices stay):

@@ -39,8 +39,8 @@ def cosine_neighbours(X: sp.spmatrix, top: int = 50, min_count: int = 1, chunk: 
     sqrt(n_i n_j)``, where ``n_ij`` counts rows with both; pairs with ``n_ij < min_count`` are dropped.
     Computed in column chunks so memory stays ``O(items x chunk)`` (per thread: ``jobs``, :func:`gram`).
     """
-    X = sp.csr_matrix(X, dtype=np.float64)
-    X.data[:] = 1.0
+    X = sp.csr_matrix(X)
+    X = sp.csr_matrix((np.ones(X.nnz), X.indices, X.indptr), shape=X.shape)  # binary; the caller's X unchanged
     n = X.shape[1]
     norms = np.sqrt(np.bincount(X.indices, minlength=n).astype(float))
     return _neighbours(((lo, gram(X, jobs, cols=(lo, min(n, lo + chunk)))) for lo in range(0, n, chunk)), n,

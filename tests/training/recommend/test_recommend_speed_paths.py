@@ -239,11 +239,12 @@ def test_snapshots_filter_the_encodings_one_sort_of_the_lines():
 
     enc = _messy_encoded(4)
     key = enc.cust.astype(np.int64) * enc.n_items + enc.item
-    for k in (0, 1, 700, len(key) - 1, len(key)):
+    for k in (0, 1, 700, len(key) - 1, len(key), 5):  # (all lines: the sort is let go, then sorted again)
         got, want = enc.lines_by_key_order(k), _group_sort(key[:k], enc.order[:k])
         assert sorted(got.tolist()) == list(range(k))
         np.testing.assert_array_equal(key[got], key[want])
         np.testing.assert_array_equal(enc.order[got], enc.order[want])
+    assert enc._by_key_order is not None
     enc.release_events()
     assert enc._by_key_order is None
 
@@ -308,6 +309,9 @@ def test_gram_in_row_blocks_and_threads_equals_one_product(monkeypatch):
         for attr in ("indptr", "indices", "data"):
             np.testing.assert_array_equal(getattr(got, attr), getattr(want_nb, attr))
     np.testing.assert_array_equal(gram(sp.csr_matrix((4, 3)), 2), np.zeros((3, 3)))
+    W = X * 2.5  # weights: counted as ones, and left as they are
+    np.testing.assert_array_equal(cosine_neighbours(W, 5, 2).toarray(), want_nb.toarray())
+    assert (W.data == 2.5).all()
     blocks = similarity._row_blocks(X.indptr, 16)
     assert blocks[0][0] == 0 and blocks[-1][1] == 300
     assert all(a[1] == b[0] for a, b in zip(blocks[:-1], blocks[1:]))
