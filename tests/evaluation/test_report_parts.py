@@ -208,3 +208,37 @@ def test_kpi_trends(orders):
     assert len(fig.axes[0].get_lines()) == 5 and len(fig.axes[1].get_lines()) == 2
     assert len(fig.axes[2].patches) == 3
     assert math.isnan(fig.axes[0].get_lines()[4].get_ydata()[0])  # churned: NaN in the first quarter
+
+
+def test_crm_kpis_equal_a_set_based_reference_on_a_random_shop():
+    """Monthly KPIs of 300 random orders (guests, returns, orders of several lines) against the definitions
+    written with Python sets of customer ids."""
+    rng = np.random.default_rng(3)
+    n = 300
+    order = rng.integers(0, 120, n)
+    cust = np.array([None if o % 11 == 0 else f"C{o % 23}" for o in order], dtype=object)
+    day = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 330, 120), unit="D")
+    lines = pd.DataFrame({"order_id": [f"O{o}" for o in order], "customer_id": pd.array(cust, dtype="string"),
+                          "amount": rng.random(n) * 50, "ordered_at": day[order], "is_return": rng.random(n) < 0.1})
+    got = crm_kpis(lines, "2024-02-01", "2024-11-01", freq="MS")
+    sale = lines[~lines["is_return"] & lines["customer_id"].notna()]
+    orders = sale.groupby("order_id").agg(c=("customer_id", "first"), t=("ordered_at", "min"), v=("amount", "sum"))
+    first = orders.groupby("c")["t"].min()
+    months = pd.date_range("2024-01-01", "2024-11-01", freq="MS", tz="UTC")
+    active = {m: set(orders.loc[(orders["t"] >= m) & (orders["t"] < m + pd.offsets.MonthBegin()), "c"]) for m in months}
+    assert len(got) == 9
+    for _, row in got.iterrows():
+        p, q = row["period_start"], row["period_start"] - pd.offsets.MonthBegin()
+        cur, prev = active[p], active[q]
+        before_p, before_q = set(first[first < p].index), set(first[first < q].index)
+        in_p = orders[(orders["t"] >= p) & (orders["t"] < row["period_end"])]
+        assert row["active_customers"] == len(cur) and row["orders"] == len(in_p)
+        assert row["revenue"] == pytest.approx(in_p["v"].sum(), rel=1e-12)
+        assert row["new_customers"] == len(cur - before_p) and row["repeat_customers"] == len(cur & before_p)
+        assert row["reactivated_customers"] == len((cur - prev) & before_q)
+        assert row["churned_customers"] == len(prev - cur)
+        n_per = in_p.groupby("c").size()
+        assert row["repeat_purchase_rate"] == pytest.approx((n_per >= 2).sum() / len(cur), rel=1e-12)
+        rev = in_p.groupby("c")["v"].sum().sort_values(ascending=False)
+        share = rev.iloc[:-(-len(rev) // 5)].sum() / rev.sum()
+        assert row["top20_revenue_share"] == pytest.approx(share, rel=1e-12)
