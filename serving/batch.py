@@ -102,16 +102,15 @@ SEGMENT_COLUMNS = ["customer_id", "recency_score", "frequency_score", "monetary_
                    "lifecycle_stage", "value_tier", "abc_class", "cluster"]
 
 
-def churn_table(results: list[dict], features: pd.DataFrame) -> pd.DataFrame:
-    """Scored results as the ``churn.parquet`` table (one row per customer)."""
-    df = pd.DataFrame(results)
+def churn_table(scored: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """The ``churn.parquet`` table (one row per customer) from :meth:`ChurnScorer.score_table`'s rows
+    and the features they were scored from (in the same order)."""
+    df = scored.reset_index(drop=True)
     df["monetary_365d"] = features["customer_orders__monetary_365d"].to_numpy()
     df["recency_days"] = features["customer_orders__recency_days"].to_numpy()
     df["frequency_365d"] = features["customer_orders__frequency_365d"].to_numpy()
     df["value_at_risk"] = (df["churn_probability"] * df["monetary_365d"].clip(lower=0)).round(2)
-    df["top_drivers_text"] = df["top_drivers"].map(lambda ds: "; ".join(d["text"] for d in ds))
-    df["top_drivers"] = df["top_drivers"].map(json.dumps)
-    return df
+    return df[[c for c in df.columns if c != "top_drivers_text"] + ["top_drivers_text"]]
 
 
 def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
@@ -141,8 +140,10 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     say(f"scoring {len(ent)} customers")
     ids = ent["customer_id"].tolist()
     # the drivers of every customer
-    results = scorer.score_frame(ids, feats, threads=settings.compute.threads, progress=say)
-    table = churn_table(results, feats)
+    scored = scorer.score_table(ids, feats[scorer.columns].to_numpy(dtype="float64"),
+                                threads=settings.compute.threads, progress=say)
+    table = churn_table(scored, feats)
+    del scored
     table.insert(1, "as_of", as_of.isoformat())
     models = {"churn": info}
     frames: dict[str, pd.DataFrame] = {}
@@ -153,7 +154,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
         np_model, np_info = np_scorer
         say(f"next purchase and value with {np_info['name']} v{np_info['version']} (@champion)")
         np_feats = feats if set(np_model.refs) <= set(scorer.refs) else historical_features(store, ent, np_model.refs)
-        rows = np_model.score_frame(ids, np_feats, as_of, [1.0 - r["churn_probability"] for r in results])
+        rows = np_model.score_frame(ids, np_feats, as_of, (1.0 - table["churn_probability"]).tolist())
         frames["next_purchase"] = pd.DataFrame(rows).drop(columns=["status"])
         models["next_purchase"] = np_info
         clv = frames["next_purchase"]["clv_12m"].to_numpy()

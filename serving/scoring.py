@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from training.churn_model import ChurnModel
-from training.explain import risk_band, top_drivers
+from training.explain import driver_columns, risk_band, risk_bands, top_drivers
 from training.next_purchase_model import NextPurchaseModel, median_days_to_next_order
 
 
@@ -54,6 +54,30 @@ class ChurnScorer:
             if progress is not None and len(idx) > SCORE_PART_ROWS:
                 progress(f"churn: {lo + len(part):,}/{len(idx):,} customers scored and explained")
         return results
+
+
+    def score_table(self, ids: Sequence[str], A: np.ndarray, threads: int = 1,
+                    progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+        """:meth:`score_array` of known customers as a table, for the batch outputs: customer_id, status,
+        churn_probability, risk_band, top_drivers (the drivers as JSON text) and top_drivers_text (their
+        sentences joined by "; "). The same values, without a dict per customer and driver."""
+        parts = []
+        for lo in range(0, len(ids), SCORE_PART_ROWS):
+            hi = min(lo + SCORE_PART_ROWS, len(ids))
+            p, contrib, values, names = self.model.explain(A[lo:hi], threads)
+            as_json, as_text = driver_columns(contrib, values, names, self.k)
+            prob = np.asarray(p, dtype=float)
+            parts.append(pd.DataFrame({"churn_probability": [round(x, 6) for x in prob.tolist()],  # as score_array
+                                       "risk_band": risk_bands(prob, self.bands),
+                                       "top_drivers": as_json, "top_drivers_text": as_text}))
+            if progress is not None and len(ids) > SCORE_PART_ROWS:
+                progress(f"churn: {hi:,}/{len(ids):,} customers scored and explained")
+        table = (pd.concat(parts, ignore_index=True) if parts else
+                 pd.DataFrame({"churn_probability": np.zeros(0), "risk_band": np.zeros(0, dtype=object),
+                               "top_drivers": np.zeros(0, dtype=object), "top_drivers_text": np.zeros(0, dtype=object)}))
+        table.insert(0, "customer_id", [str(c) for c in ids])
+        table.insert(1, "status", "ok")
+        return table
 
 
 class NextPurchaseScorer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -106,9 +107,12 @@ _RHYTHM_INPUTS = ("customer_orders__recency_days", "customer_orders__frequency_l
 
 def _rhythm_text(row: Mapping[str, float]) -> str:
     """The BG/NBD purchase-rhythm driver in words, from the customer's own history."""
-    rec = row.get("customer_orders__recency_days")
-    n = row.get("customer_orders__frequency_lifetime")
-    alive = row.get("bgnbd_p_alive")
+    return _rhythm_words(row.get("customer_orders__recency_days"), row.get("customer_orders__frequency_lifetime"),
+                         row.get("bgnbd_p_alive"))
+
+
+def _rhythm_words(rec: float | None, n: float | None, alive: float | None) -> str:
+    """:func:`_rhythm_text` from the three values it reads (None: not among the model's columns)."""
     if rec is None or n is None or np.isnan(rec) or np.isnan(n):
         return "purchase rhythm suggests they have lapsed"
     text = f"no order for {rec:.0f} days after {n:.0f} order{'s' if n != 1 else ''}"
@@ -149,6 +153,72 @@ def top_drivers(
             row.append({"feature": labels[j].split("__", 1)[-1], "value": v, "impact": round(c, 4),
                         "text": driver_text(labels[j], v)})
         out.append(row)
+    return out
+
+
+def driver_columns(contributions: np.ndarray, values: np.ndarray, feature_names: list[str], k: int
+                   ) -> tuple[list[str], list[str]]:
+    """:func:`top_drivers` of every row in the two forms the batch outputs store: ``json.dumps`` of the
+    row's list of drivers, and their sentences joined by "; ". The same strings, built driver by driver
+    across the rows instead of a dict per driver (720,000 customers: about 25 s less)."""
+    other_cols, rhythm_cols, labels, index = _driver_layout(tuple(feature_names))
+    contrib = contributions[:, other_cols]
+    if len(rhythm_cols):
+        contrib = np.column_stack([contrib, contributions[:, rhythm_cols].sum(axis=1)])
+    n = contrib.shape[0]
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+    top = np.take_along_axis(contrib, order, axis=1)
+    # a row's drivers stop at its first non-positive contribution (sorted: all after it are too)
+    listed = np.cumprod(top > 0, axis=1).astype(bool)
+    rhythm_values = {name: values[:, index[name]] for name in _RHYTHM_INPUTS if name in index}
+    slots_json, slots_text = [], []
+    for j in range(order.shape[1]):
+        frag = np.full(n, "", dtype=object)
+        text = np.full(n, "", dtype=object)
+        for label in np.unique(order[listed[:, j], j]).tolist():
+            rows = np.flatnonzero(listed[:, j] & (order[:, j] == label))
+            impacts = [_json_number(round(c, 4)) for c in top[rows, j].tolist()]
+            if labels[label] == RHYTHM:
+                col = lambda name: (rhythm_values[name][rows].tolist() if name in rhythm_values  # noqa: E731
+                                    else [None] * len(rows))
+                texts = [_rhythm_words(*v) for v in zip(col("customer_orders__recency_days"),
+                                                        col("customer_orders__frequency_lifetime"),
+                                                        col("bgnbd_p_alive"))]
+                shown = [None if v is None or np.isnan(v) else round(v, 4) for v in col("bgnbd_p_no_purchase")]
+                feature = RHYTHM
+            else:
+                vals = values[rows, other_cols[label]].tolist()
+                shown = [None if np.isnan(v) else v for v in vals]
+                texts = [driver_text(labels[label], v) for v in shown]
+                feature = labels[label].split("__", 1)[-1]
+            head = '{"feature": ' + json.dumps(feature) + ', "value": '
+            frag[rows] = [f'{head}{_json_number(v)}, "impact": {c}, "text": {json.dumps(t)}}}'
+                          for v, c, t in zip(shown, impacts, texts)]
+            text[rows] = texts
+        slots_json.append(frag.tolist())
+        slots_text.append(text.tolist())
+    as_json = ["[" + ", ".join(f for f in fs if f) + "]" for fs in zip(*slots_json)] if k > 0 else ["[]"] * n
+    as_text = ["; ".join(t for t in ts if t) for ts in zip(*slots_text)] if k > 0 else [""] * n
+    return as_json, as_text
+
+
+def _json_number(v: float | None) -> str:
+    """``json.dumps(v)`` of a float or None (``repr`` for the finite ones: the same text, faster)."""
+    return "null" if v is None else repr(v) if np.isfinite(v) else json.dumps(v)
+
+
+def risk_bands(probability: np.ndarray, bands: Mapping[str, float]) -> np.ndarray:
+    """:func:`risk_band` of every probability (an object array of band names)."""
+    probability = np.asarray(probability, dtype=float)
+    out = np.full(len(probability), None, dtype=object)
+    best = np.full(len(probability), -1.0)
+    for name, bound in bands.items():
+        hit = (probability >= bound) & (bound > best)
+        out[hit] = name
+        best[hit] = bound
+    if len(probability) and (out == None).any():  # noqa: E711 - elementwise
+        bad = float(probability[out == None][0])  # noqa: E711
+        raise ValueError(f"no risk band covers probability {bad}; check churn.risk_bands")
     return out
 
 

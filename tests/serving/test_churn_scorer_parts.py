@@ -38,3 +38,28 @@ def test_parts_give_the_same_results_and_report_progress(monkeypatch):
     quiet: list[str] = []  # one part: nothing to report
     scorer.score_array(ids[:200], A[:200], threads=2, progress=quiet.append)
     assert quiet == []
+
+
+def test_the_batch_table_holds_the_same_scores_and_drivers_as_the_dicts(monkeypatch):
+    """``score_table`` (what ``ecrm score`` writes) = ``score_array``'s dicts: probability, band, the drivers
+    as JSON and their sentences; in parts or whole, with the same progress."""
+    import json
+
+    import pandas as pd
+
+    scorer, A = _scorer()
+    ids = [f"C{i}" for i in range(len(A))]
+    want = scorer.score_array(ids, A, threads=2)
+    monkeypatch.setattr(scoring, "SCORE_PART_ROWS", 256)
+    said: list[str] = []
+    got = scorer.score_table(ids, A, threads=2, progress=said.append)
+    assert list(got.columns) == ["customer_id", "status", "churn_probability", "risk_band", "top_drivers",
+                                 "top_drivers_text"]
+    expected = pd.DataFrame({
+        "customer_id": ids, "status": "ok", "churn_probability": [r["churn_probability"] for r in want],
+        "risk_band": [r["risk_band"] for r in want], "top_drivers": [json.dumps(r["top_drivers"]) for r in want],
+        "top_drivers_text": ["; ".join(d["text"] for d in r["top_drivers"]) for r in want]})
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert sum(len(r["top_drivers"]) == 3 for r in want) > 100
+    assert said[-1] == "churn: 600/600 customers scored and explained" and len(said) == 3
+    assert scorer.score_table([], A[:0]).empty

@@ -103,3 +103,39 @@ def test_top_drivers_nan_value_of_a_plain_feature():
         {"feature": "ipi_mean_days", "value": None, "impact": 0.2, "text": "only one order so far: no buying rhythm yet"},
         {"feature": "recency_days", "value": 5.0, "impact": 0.1, "text": "last order 5 days ago"},
     ]]
+
+
+def test_driver_columns_are_the_json_and_sentences_of_top_drivers():
+    """The batch's columnar drivers equal ``json.dumps`` of :func:`top_drivers` and its "; "-joined
+    sentences, row by row: ties, missing values, text quotes, an unknown feature, no driver at all."""
+    import json
+
+    from training.explain import driver_columns
+
+    names = [*NAMES, "customer_orders__ipi_mean_days", "odd_view__my_score", "customer_orders__tenure_days"]
+    rng = np.random.default_rng(7)
+    n = 400
+    contributions = np.round(rng.normal(0.0, 0.3, (n, len(names))), 1)  # rounded: ties
+    contributions[:20] = -0.5  # nothing pushes these up
+    values = rng.random((n, len(names))) * 50
+    values[rng.random((n, len(names))) < 0.15] = np.nan
+    values[:, -1] = np.where(rng.random(n) < 0.1, np.inf, values[:, -1])
+    for k in (0, 1, 3, 5):
+        as_json, as_text = driver_columns(contributions, values, names, k)
+        want = top_drivers(contributions, values, names, k)
+        assert as_json == [json.dumps(d) for d in want]
+        assert as_text == ["; ".join(x["text"] for x in d) for d in want]
+    assert as_json[0] == "[]" and as_text[0] == ""
+    assert sum(len(d) == 5 for d in want) > 10 and any('"value": Infinity' in s for s in as_json)
+
+
+def test_risk_bands_of_an_array_equal_risk_band():
+    from training.explain import risk_bands
+
+    p = np.array([0.0, 0.3999, 0.4, 0.6999, 0.7, 1.0])
+    assert risk_bands(p, BANDS).tolist() == [risk_band(x, BANDS) for x in p]
+    assert risk_bands(np.zeros(0), BANDS).tolist() == []
+    with pytest.raises(ValueError, match="no risk band covers probability 0.2"):
+        risk_bands(np.array([0.6, 0.2]), {"high": 0.5, "medium": 0.3})
+    with pytest.raises(ValueError, match="no risk band"):
+        risk_bands(np.array([math.nan]), BANDS)
