@@ -203,6 +203,15 @@ def test_snapshot_customer_items_match_pandas_group_by():
     assert len(interval) > 5
     np.testing.assert_array_equal(snap.item_interval[interval.index], interval.to_numpy())
     assert np.isnan(np.delete(snap.item_interval, interval.index)).all()
+    # popularity: distinct customers with a line in the last 30 / 90 / 365 days and in last year's season
+    for got_buyers, in_window in ((snap.buyers_recent, lines["days"] <= 30), (snap.buyers_pop, lines["days"] <= 90),
+                                  (snap.buyers_year, lines["days"] <= 365),
+                                  (snap.buyers_season, (lines["days"] > 275) & (lines["days"] <= 365))):
+        per_item = lines[in_window].drop_duplicates("key").groupby("item").size()
+        want_buyers = np.zeros(enc.n_items)
+        want_buyers[per_item.index] = per_item.to_numpy()
+        np.testing.assert_array_equal(got_buyers, want_buyers)
+    assert 0 < snap.buyers_recent.sum() < snap.buyers_pop.sum() < snap.buyers_year.sum()
     co = lines.drop_duplicates(["cust", "order"]).groupby("cust")["days"]  # an order at its first line
     np.testing.assert_array_equal(snap.cust_orders[co.size().index], co.size().to_numpy())
     np.testing.assert_array_equal(snap.cust_last_days[co.min().index], co.min().to_numpy())
