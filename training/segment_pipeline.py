@@ -46,10 +46,12 @@ class SegmentTrainResult:
 
 
 def predicted_value(settings: Settings, ws: Workspace, population: pd.DataFrame,
-                    X: pd.DataFrame) -> tuple[np.ndarray | None, str]:
+                    X: pd.DataFrame, as_of: pd.Timestamp) -> tuple[np.ndarray | None, str]:
     """12-month value of ``X``'s customers from the next-purchase champion, or (None, why not).
 
-    ``population`` is the customer base at the score date (see ``score_date_features``)."""
+    ``population`` is the customer base at the score date (see ``score_date_features``). A champion
+    trained as of that date on the same data was anchored on this very customer base when it was
+    trained (``train_next_purchase``): it is used as it is; otherwise it is first refitted on it."""
     client = configure(settings, ws)
     if get_alias(client, NEXT_PURCHASE_MODEL, CHAMPION) is None:
         return None, f"no {NEXT_PURCHASE_MODEL} champion: value tiers use the last 365 days' spend"
@@ -58,7 +60,10 @@ def predicted_value(settings: Settings, ws: Workspace, population: pd.DataFrame,
     missing = [c for c in cols if c not in X.columns]
     if missing:
         return None, f"{NEXT_PURCHASE_MODEL} v{ref.version} needs features {missing[:3]}: value tiers use spend"
-    model.fit_population(population, X[cols])
+    anchored = (ref.tags.get("as_of") == as_of.isoformat()
+                and ref.tags.get("data_fingerprint") == data_fingerprint(ws))
+    if not anchored:
+        model.fit_population(population, X[cols])
     return model.predict_frame(X[cols])["clv_12m"].to_numpy(), f"value = clv_12m of {NEXT_PURCHASE_MODEL} v{ref.version}"
 
 
@@ -86,7 +91,7 @@ def train_segments(settings: Settings, ws: Workspace, as_of=None, progress: Prog
     if len(X) < 10:
         raise ValueError(f"only {len(X)} customers have an order in the {settings.churn.eligibility_days} days "
                          f"before {as_of.date()}: too few to fit segments")
-    value, note = predicted_value(settings, ws, population, X)
+    value, note = predicted_value(settings, ws, population, X, as_of)
     say(note)
     model = SegmentModel().fit(X, value)
     seg = model.transform(X, value)
