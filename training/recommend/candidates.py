@@ -452,9 +452,15 @@ class CandidateBuilder:
             f["views"] = sess_rows.take(s["views"], 0.0)
             f["carts"] = sess_rows.take(s["carts"], 0.0)
             f["sess_last_days"] = sess_rows.take(s["last_days"])
-        df = pd.DataFrame(f)
-        for col in df.columns[3:]:
-            df[col] = df[col].astype(np.float32)
+        # the features as one float32 block, written column by column (a frame of float64 columns cast one
+        # by one copied each column twice: 15 % of the building time)
+        names = list(f)[3:]
+        M = np.empty((len(key), len(names)), dtype=np.float32, order="F")
+        for j, name in enumerate(names):
+            M[:, j] = f.pop(name)
+        df = pd.DataFrame(M, columns=names, copy=False)
+        for name in ("key", "item", "cust"):
+            df.insert(0, name, f.pop(name))
         return df
 
     # -- reasons ---------------------------------------------------------------------------------
