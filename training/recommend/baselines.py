@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.recommend.data import as_utc, YEAR_DAYS, Encoded, Snapshot
+from training.recommend.data import as_utc, YEAR_DAYS, Encoded, Snapshot, in_sorted, run_starts
 from training.recommend.metrics import per_customer_metrics
 from training.recommend.similarity import cosine_neighbours, ease_weights, gram, thread_limit, top_k_dense
 
@@ -233,7 +233,9 @@ def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAM
     pos = np.searchsorted(known, labels).clip(max=max(len(known) - 1, 0))
     relevant = labels[~(known[pos] == labels)] if len(known) else labels
     relevant = relevant[snap.cust_last_days[relevant // n] <= lookback_days]
-    rows, n_rel = np.unique(relevant // n, return_counts=True)
+    rel_c = relevant // n  # sorted (the keys are): customers and their counts without numpy's hashing unique
+    first = run_starts(rel_c)
+    rows, n_rel = rel_c[first], np.diff(np.r_[first, len(rel_c)])
     if max_customers is not None and len(rows) > max_customers:
         pick = np.sort(np.random.default_rng(0).choice(len(rows), size=int(max_customers), replace=False))
         rows, n_rel = rows[pick], n_rel[pick]
@@ -342,7 +344,7 @@ def choose_als_params(enc: Encoded, cutoff, horizon_days: int, grid: Mapping[str
     eligible = np.flatnonzero(snap.cust_last_days <= lookback_days)
     labels = enc.labels(cutoff, horizon_days)
     lab_c, lab_i = labels // enc.n_items, labels % enc.n_items
-    keep = np.isin(lab_c, eligible)
+    keep = in_sorted(lab_c, eligible)
     lab_c, lab_i = lab_c[keep], lab_i[keep]
     seen = np.asarray(X[lab_c, lab_i]).ravel() > 0 if len(lab_c) else np.zeros(0, dtype=bool)
     truth = {"all": pd.DataFrame({"customer_id": lab_c.astype(str), "product_id": lab_i.astype(str)})}

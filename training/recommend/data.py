@@ -68,6 +68,16 @@ def unique_ints(a: np.ndarray) -> np.ndarray:
     return a[np.r_[True, a[1:] != a[:-1]]]
 
 
+def in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_unique)`` for a sorted array of unique values, by binary search: numpy 2.3+'s
+    ``np.isin`` hashes both arrays on every call (a 4,096-customer chunk against 3M label keys: 3 s)."""
+    values = np.asarray(values)
+    if len(sorted_unique) == 0:
+        return np.zeros(values.shape, dtype=bool)
+    pos = np.searchsorted(sorted_unique, values).clip(max=len(sorted_unique) - 1)
+    return sorted_unique[pos] == values
+
+
 def _codes(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Position of each of ``values`` in the sorted unique ``ids`` (-1 where absent), by hashing: a
     ``searchsorted`` on object strings compares strings and was the slowest step of the encoding."""

@@ -68,7 +68,8 @@ from training.recommend.baselines import EASE_LAMBDAS, choose_ease_lambda
 from training.recommend.candidates import (CandidateBuilder, CandidateConfig, feature_names,
                                            fit_cutoff_models, snapshot_and_together, unique_ints)
 from training.recommend.compiled import compiled_predict
-from training.recommend.data import as_utc, DAY_US, RECENT_DAYS, YEAR_DAYS, Encoded, Snapshot, run_starts
+from training.recommend.data import (as_utc, DAY_US, RECENT_DAYS, YEAR_DAYS, Encoded, Snapshot, in_sorted,
+                                    run_starts)
 from training.recommend.similarity import thread_limit
 
 # reason codes of stored list items
@@ -251,7 +252,7 @@ class Recommender:
         stats["customers"] = int(len(rows))
         if len(rows) == 0:
             return iter(()), stats
-        stats["n_labels"] = int(np.isin(labels // enc.n_items, rows).sum())
+        stats["n_labels"] = int(in_sorted(labels // enc.n_items, rows).sum())
         builder = CandidateBuilder(snap, fit_cutoff_models(snap, lam, cfg, together=together, jobs=self.n_jobs), cfg)
         keep = [*self.features_, "cust"]
 
@@ -260,7 +261,7 @@ class Recommender:
                 df = builder.build(rows[lo:lo + self.build_chunk])
                 if df.empty:
                     continue
-                label = np.isin(df["key"].to_numpy(), labels).astype(np.int8)
+                label = in_sorted(df["key"].to_numpy(), labels).astype(np.int8)
                 df = df[keep]
                 df["cust"] = df["cust"].astype(np.int32)
                 df["label"] = label
@@ -885,7 +886,8 @@ class Recommender:
         at = (start[f_pos][:, None] + np.arange(k)[None, :]).ravel()
         code, arg = getattr(self, f"{list}_code_")[at], getattr(self, f"{list}_arg_")[at]
         pair = code.astype(np.int64) * (1 << 32) + (arg.astype(np.int64) + 1)
-        uniq, inv = np.unique(pair, return_inverse=True)
+        uniq = unique_ints(pair)  # (by a sort: numpy's hash-based np.unique is slower on these)
+        inv = np.searchsorted(uniq, pair)
         text = np.array([self._reason(int(u >> 32), int((u & 0xFFFFFFFF) - 1)) for u in uniq.tolist()], dtype=object)
         fast_ids = np.array([str(given[i]) for i in f_pos], dtype=object)
         cols: dict[str, builtins.list] = {

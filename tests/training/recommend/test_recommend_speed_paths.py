@@ -407,3 +407,14 @@ def test_snapshot_and_together_in_a_background_thread_equal_them_in_turn():
     np.testing.assert_array_equal(snap.buyers_all, want.buyers_all)
     expected = cosine_neighbours(want.basket_matrix(), 5, cfg.min_cooccurrence)
     assert together.nnz > 20 and (together != expected).nnz == 0
+
+
+def test_in_sorted_equals_isin():
+    from training.recommend.data import in_sorted
+
+    rng = np.random.default_rng(2)
+    keys = np.unique(rng.integers(0, 1000, 300))
+    values = rng.integers(-5, 1010, 2000)
+    np.testing.assert_array_equal(in_sorted(values, keys), np.isin(values, keys))
+    assert in_sorted(values, keys[:0]).shape == (2000,) and not in_sorted(values, keys[:0]).any()
+    assert in_sorted(values[:0], keys).shape == (0,)
