@@ -55,7 +55,6 @@ class ChurnScorer:
                 progress(f"churn: {lo + len(part):,}/{len(idx):,} customers scored and explained")
         return results
 
-
     def score_table(self, ids: Sequence[str], A: np.ndarray, threads: int = 1,
                     progress: Callable[[str], None] | None = None) -> pd.DataFrame:
         """:meth:`score_array` of known customers as a table, for the batch outputs: customer_id, status,

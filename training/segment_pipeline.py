@@ -26,6 +26,7 @@ from features.snapshots import data_fingerprint
 from features.storage import Workspace
 from features.store import feature_refs
 from training.customer_inputs import CustomerInputs, customer_inputs
+from training.next_purchase_pipeline import config_hash as next_purchase_config_hash
 from training.registry import NEXT_PURCHASE_MODEL, SEGMENT_MODEL, CHAMPION, configure, find_trained, get_alias, load_model, register_with_alias
 from training.segments import SegmentModel
 
@@ -50,8 +51,9 @@ def predicted_value(settings: Settings, ws: Workspace, population: pd.DataFrame,
     """12-month value of ``X``'s customers from the next-purchase champion, or (None, why not).
 
     ``population`` is the customer base at the score date (see ``score_date_features``). A champion
-    trained as of that date on the same data was anchored on this very customer base when it was
-    trained (``train_next_purchase``): it is used as it is; otherwise it is first refitted on it."""
+    trained as of that date on the same data with the same settings was anchored on this very customer
+    base when it was trained (``train_next_purchase``): it is used as it is; otherwise it is first
+    refitted on it."""
     client = configure(settings, ws)
     if get_alias(client, NEXT_PURCHASE_MODEL, CHAMPION) is None:
         return None, f"no {NEXT_PURCHASE_MODEL} champion: value tiers use the last 365 days' spend"
@@ -60,7 +62,10 @@ def predicted_value(settings: Settings, ws: Workspace, population: pd.DataFrame,
     missing = [c for c in cols if c not in X.columns]
     if missing:
         return None, f"{NEXT_PURCHASE_MODEL} v{ref.version} needs features {missing[:3]}: value tiers use spend"
+    # trained as of this date on this data with these settings (the eligible customers among them)
+    horizon = int(ref.tags.get("horizon_days", settings.churn.horizon_days))
     anchored = (ref.tags.get("as_of") == as_of.isoformat()
+                and ref.tags.get("config_hash") == next_purchase_config_hash(settings, as_of, horizon)
                 and ref.tags.get("data_fingerprint") == data_fingerprint(ws))
     if not anchored:
         model.fit_population(population, X[cols])

@@ -50,3 +50,6 @@ def test_value_of_an_anchored_champion_equals_a_refitted_one(tmp_path, monkeypat
     earlier = inputs.as_of - np.timedelta64(1, "D")  # another date: refitted on the customer base given
     predicted_value(settings, ws, population, X, earlier)
     assert len(refits) == 2
+    other = settings.model_copy(update={"churn": settings.churn.model_copy(update={"eligibility_days": 300})})
+    predicted_value(other, ws, population, X, inputs.as_of)  # other eligible customers: refitted too
+    assert len(refits) == 3
