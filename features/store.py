@@ -150,11 +150,16 @@ def _open_worker_store(config: RepoConfig) -> None:
     _WORKER_STORE.append(FeatureStore(config=config))
 
 
-def _worker_write(view: str, rows: pd.DataFrame) -> int:
-    """In an online-load worker process: write ``rows`` to ``view``'s online twin; returns their number."""
+def _write_online(store: FeatureStore, view: str, rows: pd.DataFrame) -> int:
+    """Write ``rows`` to ``view``'s online twin, without Feast's chatter; returns their number."""
     with quiet_dependencies(), contextlib.redirect_stdout(io.StringIO()):
-        _WORKER_STORE[0].write_to_online_store(online_view(view), rows)
+        store.write_to_online_store(online_view(view), rows)
     return len(rows)
+
+
+def _worker_write(view: str, rows: pd.DataFrame) -> int:
+    """In an online-load worker process: :func:`_write_online` with the worker's store."""
+    return _write_online(_WORKER_STORE[0], view, rows)
 
 
 def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, views: Sequence[str],
@@ -222,9 +227,7 @@ def materialize_as_of(store: FeatureStore, ws: Workspace, as_of: pd.Timestamp, v
                     continue
                 vectors = _online_vectors(batch, key, features)
                 if pool is None:
-                    with quiet_dependencies(), contextlib.redirect_stdout(io.StringIO()):
-                        store.write_to_online_store(online_view(view), vectors)
-                    report(len(vectors))
+                    report(_write_online(store, view, vectors))
                     continue
                 pending.append(pool.submit(_worker_write, view, vectors))
                 del vectors

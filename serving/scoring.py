@@ -32,8 +32,19 @@ class ChurnScorer:
     def score_frame(self, ids: Sequence[str], features: pd.DataFrame, known: np.ndarray | None = None,
                     threads: int = 1, progress: Callable[[str], None] | None = None) -> list[dict]:
         """Score rows of ``features`` (``view__feature`` columns) for ``ids``; ``known`` False = unknown id;
-        ``threads`` for the drivers of a large batch (``ecrm score``), which reports to ``progress``."""
+        ``threads`` and ``progress`` as in :meth:`score_array`."""
         return self.score_array(ids, features[self.columns].to_numpy(dtype="float64"), known, threads, progress)
+
+    def _explained_parts(self, A: np.ndarray, rows: np.ndarray, threads: int,
+                         progress: Callable[[str], None] | None):
+        """``(part, probabilities, contributions, values, names)`` of ``A[rows]``, explained in parts of
+        :data:`SCORE_PART_ROWS` rows on ``threads``; each part reported to ``progress`` once the caller is
+        done with it when there are several."""
+        for lo in range(0, len(rows), SCORE_PART_ROWS):
+            part = rows[lo:lo + SCORE_PART_ROWS]
+            yield (part, *self.model.explain(A[part], threads))
+            if progress is not None and len(rows) > SCORE_PART_ROWS:
+                progress(f"churn: {lo + len(part):,}/{len(rows):,} customers scored and explained")
 
     def score_array(self, ids: Sequence[str], A: np.ndarray, known: np.ndarray | None = None,
                     threads: int = 1, progress: Callable[[str], None] | None = None) -> list[dict]:
@@ -42,35 +53,27 @@ class ChurnScorer:
         known = np.ones(len(ids), dtype=bool) if known is None else np.asarray(known, dtype=bool)
         results: list[dict] = [{"customer_id": str(c), "status": "unknown_customer", "churn_probability": None,
                                 "risk_band": None, "top_drivers": []} for c in ids]
-        idx = np.flatnonzero(known)
-        for lo in range(0, len(idx), SCORE_PART_ROWS):
-            part = idx[lo:lo + SCORE_PART_ROWS]
-            p, contrib, values, names = self.model.explain(A[part], threads)
+        for part, p, contrib, values, names in self._explained_parts(A, np.flatnonzero(known), threads, progress):
             drivers = top_drivers(contrib, values, names, self.k)
             for row, i in enumerate(part):
                 prob = float(p[row])
                 results[i].update(status="ok", churn_probability=round(prob, 6),
                                   risk_band=risk_band(prob, self.bands), top_drivers=drivers[row])
-            if progress is not None and len(idx) > SCORE_PART_ROWS:
-                progress(f"churn: {lo + len(part):,}/{len(idx):,} customers scored and explained")
         return results
 
     def score_table(self, ids: Sequence[str], A: np.ndarray, threads: int = 1,
                     progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-        """:meth:`score_array` of known customers as a table, for the batch outputs: customer_id, status,
-        churn_probability, risk_band, top_drivers (the drivers as JSON text) and top_drivers_text (their
-        sentences joined by "; "). The same values, without a dict per customer and driver."""
+        """:meth:`score_array` of known customers as a table, for the batch outputs (``ecrm score``):
+        customer_id, status, churn_probability, risk_band, top_drivers (the drivers as JSON text) and
+        top_drivers_text (their sentences joined by "; "). The same values, without a dict per customer and
+        driver."""
         parts = []
-        for lo in range(0, len(ids), SCORE_PART_ROWS):
-            hi = min(lo + SCORE_PART_ROWS, len(ids))
-            p, contrib, values, names = self.model.explain(A[lo:hi], threads)
+        for _, p, contrib, values, names in self._explained_parts(A, np.arange(len(ids)), threads, progress):
             as_json, as_text = driver_columns(contrib, values, names, self.k)
             prob = np.asarray(p, dtype=float)
             parts.append(pd.DataFrame({"churn_probability": [round(x, 6) for x in prob.tolist()],  # as score_array
                                        "risk_band": risk_bands(prob, self.bands),
                                        "top_drivers": as_json, "top_drivers_text": as_text}))
-            if progress is not None and len(ids) > SCORE_PART_ROWS:
-                progress(f"churn: {hi:,}/{len(ids):,} customers scored and explained")
         table = (pd.concat(parts, ignore_index=True) if parts else
                  pd.DataFrame({"churn_probability": np.zeros(0), "risk_band": np.zeros(0, dtype=object),
                                "top_drivers": np.zeros(0, dtype=object), "top_drivers_text": np.zeros(0, dtype=object)}))

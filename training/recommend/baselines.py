@@ -230,8 +230,7 @@ def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAM
     # relevant: (customer, item) keys bought in the horizon, never before, by customers of the lookback
     labels = enc.labels(cutoff, horizon_days)
     known = snap.ci_key
-    pos = np.searchsorted(known, labels).clip(max=max(len(known) - 1, 0))
-    relevant = labels[~(known[pos] == labels)] if len(known) else labels
+    relevant = labels[~in_sorted(labels, known)]
     relevant = relevant[snap.cust_last_days[relevant // n] <= lookback_days]
     rel_c = relevant // n  # sorted (the keys are): customers and their counts without numpy's hashing unique
     first = run_starts(rel_c)
@@ -251,8 +250,7 @@ def choose_ease_lambda(enc: Encoded, cutoff, horizon_days: int, lambdas=EASE_LAM
         B = ease_weights(G, lam)
         top = np.concatenate([_ease_top_new(Xr[lo:lo + chunk], B, k) for lo in range(0, len(rows), chunk)])
         keys = rows[:, None] * n + uni[top]
-        at = np.searchsorted(relevant, keys).clip(max=len(relevant) - 1)
-        dcg = ((relevant[at] == keys) * gains[:top.shape[1]]).sum(axis=1)
+        dcg = (in_sorted(keys, relevant) * gains[:top.shape[1]]).sum(axis=1)
         return float(np.mean(dcg / ideal))
 
     lambdas = [float(lam) for lam in lambdas]
