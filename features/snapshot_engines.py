@@ -3,7 +3,9 @@ Feast offline store is configured as ``spark``.
 
 A view's SQL file is written in DuckDB SQL as a sequence of named steps (see :func:`load_view_sql`):
 the steps before ``snapshot`` do not depend on the cutoffs and are materialized once as tables under their
-names; ``snapshot`` is run for each batch of cutoffs (the ``cutoffs`` relation). DuckDB runs the text as
+names (a step marked ``when scoped`` only for a sample of customers; for everyone it is a view of its
+query, so that no copy of a whole table is made); ``snapshot`` is run for each batch of cutoffs (the
+``cutoffs`` relation). DuckDB runs the text as
 it is; Spark runs it translated by sqlglot (:func:`to_spark_sql`), so both compute the same features from
 the same files. pyspark is imported only when a Spark engine is created.
 """
@@ -22,7 +24,7 @@ from typing import Protocol
 
 import pandas as pd
 
-STEP_MARKER = re.compile(r"^--\s*step:\s*(\S+)\s*$", re.MULTILINE)
+STEP_MARKER = re.compile(r"^--\s*step:\s*(\S+)(\s+when scoped)?\s*$", re.MULTILINE)
 SNAPSHOT_STEP = "snapshot"
 CUTOFFS = "cutoffs"
 # A line ending in the comment "scope" restricts the query to the customers of the table CUSTOMER_SCOPE; it
@@ -43,10 +45,11 @@ class SnapshotSqlError(ValueError):
 
 @dataclass(frozen=True)
 class SqlStep:
-    """One named query of a view's SQL file."""
+    """One named query of a view's SQL file; ``stored``: materialized as a table (else defined as a view)."""
 
     name: str
     sql: str
+    stored: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def _tables_read(sql: str) -> set[str]:
 def load_view_sql(path: Path, scoped: bool = False) -> ViewSql:
     """Parse a snapshot SQL file: queries introduced by ``-- step: NAME`` lines, the last one named
     ``snapshot``. Only ``snapshot`` may read ``cutoffs``: the other steps are computed once for all cutoffs.
+    A step introduced by ``-- step: NAME when scoped`` is stored only when ``scoped`` (it holds the sample's
+    rows, which each batch of cutoffs then reads instead of the whole table); otherwise it is a view.
 
     Lines ending in ``-- scope`` restrict the features to the customers in table ``customer_scope`` (the
     training sample of a large shop). ``scoped=False`` drops them, so the query for every customer pays
@@ -94,8 +99,10 @@ def load_view_sql(path: Path, scoped: bool = False) -> ViewSql:
         body = text[mark.end():end].strip().rstrip(";").strip()
         if not re.sub(r"--[^\n]*", "", body).strip():
             raise SnapshotSqlError(f"{path}: step '{mark.group(1)}' has no query")
-        steps.append(SqlStep(mark.group(1), body))
+        steps.append(SqlStep(mark.group(1), body, stored=scoped or not mark.group(2)))
     names = [s.name for s in steps]
+    if marks[-1].group(2):
+        raise SnapshotSqlError(f"{path}: the '{SNAPSHOT_STEP}' step cannot be marked 'when scoped'")
     if names[-1] != SNAPSHOT_STEP or names.count(SNAPSHOT_STEP) != 1:
         raise SnapshotSqlError(f"{path}: the last step, and only it, must be '{SNAPSHOT_STEP}' (steps: {names})")
     if len(set(names)) != len(names):
@@ -157,11 +164,14 @@ class SnapshotEngine(Protocol):
     def materialize(self, step: SqlStep, where: str) -> None:
         """Run a preparing step once and keep its result as table ``step.name``."""
 
+    def define(self, step: SqlStep, where: str) -> None:
+        """Make ``step.name`` a view of the step's query (computed by the queries that read it)."""
+
     def query(self, step: SqlStep, where: str) -> pd.DataFrame:
         """Run a query; timestamps come back as ``datetime64[us, UTC]``."""
 
     def drop(self, names: Sequence[str]) -> None:
-        """Forget materialized steps (frees their memory)."""
+        """Forget materialized or defined steps (frees their memory)."""
 
     def close(self) -> None:
         """Release the engine's resources."""
@@ -191,6 +201,7 @@ class DuckDBEngine:
             raise ValueError(f"DuckDB settings {config} (memory limit from ${MEMORY_LIMIT_ENV} or the "
                              f"default): {exc}") from exc
         self.con.execute("SET TimeZone = 'UTC'")
+        self._steps: dict[str, str] = {}  # step name -> TABLE or VIEW
 
     def register(self, name: str, source: TableSource, columns: Sequence[str] | None = None) -> None:
         """Table ``name``: a frame, an Arrow table (DuckDB only) or a parquet file, optionally only ``columns``."""
@@ -221,13 +232,19 @@ class DuckDBEngine:
 
     def materialize(self, step: SqlStep, where: str) -> None:
         self._run(f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}", where)
+        self._steps[step.name] = "TABLE"
+
+    def define(self, step: SqlStep, where: str) -> None:
+        self._run(f"CREATE OR REPLACE TEMP VIEW {step.name} AS {step.sql}", where)
+        self._steps[step.name] = "VIEW"
 
     def query(self, step: SqlStep, where: str) -> pd.DataFrame:
         return self._run(step.sql, where).df()
 
     def drop(self, names: Sequence[str]) -> None:
         for name in names:
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+            if kind := self._steps.pop(name, None):
+                self.con.execute(f"DROP {kind} IF EXISTS {name}")
 
     def close(self) -> None:
         self.con.close()
@@ -314,6 +331,10 @@ class SparkEngine:
             frame.count()  # compute it now, once
         self._cached[step.name] = frame
         self._view(step.name, frame)
+
+    def define(self, step: SqlStep, where: str) -> None:
+        with self._named(where):
+            self._view(step.name, self.spark.sql(to_spark_sql(step.sql, where)))
 
     def query(self, step: SqlStep, where: str) -> pd.DataFrame:
         from pyspark.sql import functions as F

@@ -99,7 +99,7 @@ def view_batches(
         engine.register(name, source, columns)
     try:
         for step in sql.prepare:
-            engine.materialize(step, f"{sql.path} step '{step.name}'")
+            (engine.materialize if step.stored else engine.define)(step, f"{sql.path} step '{step.name}'")
         t0 = time.perf_counter()
         batches = _batches(cuts, max(1, int(cutoffs_per_batch)))
         for i, batch in enumerate(batches, 1):

@@ -17,22 +17,25 @@
 -- of a large shop); they are dropped when every customer is computed. The products' reference prices always
 -- come from every customer's lines, so a customer's features do not depend on the scope.
 
--- step: order_parts
+-- step: line_parts
 -- The lines of one order at one time, summed: an order's lines normally share one time, but if they do not,
--- a cutoff between them sees only the earlier ones. Each part knows its order's first and last time and full
--- value. Sale and return lines of one order id are separate orders, as the features count them apart.
+-- a cutoff between them sees only the earlier ones. Sale and return lines of one order id are separate
+-- orders, as the features count them apart.
+SELECT customer_id, order_id, is_return, ordered_at,
+       sum(amount) AS value, sum(quantity) AS units, count(*) AS n_lines
+FROM orders
+WHERE customer_id IS NOT NULL
+  AND customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
+GROUP BY customer_id, order_id, is_return, ordered_at
+
+-- step: order_parts
+-- Each part knows its order's first and last time and full value. (A step of its own: DuckDB plans the
+-- window over the grouped lines as joins that read the orders file once per join.)
 SELECT customer_id, order_id, is_return, ordered_at, value, units, n_lines,
        min(ordered_at) OVER (PARTITION BY customer_id, order_id, is_return) AS order_start,
        max(ordered_at) OVER (PARTITION BY customer_id, order_id, is_return) AS order_end,
        sum(value) OVER (PARTITION BY customer_id, order_id, is_return) AS order_value
-FROM (
-    SELECT customer_id, order_id, is_return, ordered_at,
-           sum(amount) AS value, sum(quantity) AS units, count(*) AS n_lines
-    FROM orders
-    WHERE customer_id IS NOT NULL
-      AND customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
-    GROUP BY customer_id, order_id, is_return, ordered_at
-) AS parts
+FROM line_parts
 
 -- step: sale_orders
 -- One row per sale order, in (time, order id) order per customer, with the customer's lifetime order
@@ -155,10 +158,51 @@ line_window AS (            -- sale lines of the 365 days before each cutoff
     FROM cuts c
     JOIN orders l ON l.ordered_at < c.cutoff AND l.ordered_at >= c.lines_since
     WHERE l.customer_id IS NOT NULL AND NOT l.is_return AND l.product_id IS NOT NULL
+      AND l.customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
 ),
-ref_price AS (              -- each product's reference price: its median price on those lines
-    SELECT cutoff, product_id, median(unit_price) AS ref_price
-    FROM line_window GROUP BY cutoff, product_id
+-- Each product's reference price: the median price of everyone's sale lines in those 365 days. The lines
+-- are counted per product and price in the intervals between consecutive window edges of the batch's
+-- cutoffs (one pass over the lines, however many cutoffs overlap), each window sums its intervals, and
+-- the median is read from the cumulative counts of the prices in order (as DuckDB's median interpolates:
+-- the mean of the two middle prices when the count is even).
+edges AS (
+    SELECT lines_since AS edge FROM cuts
+    UNION
+    SELECT cutoff AS edge FROM cuts
+),
+intervals AS (
+    SELECT edge AS since, lead(edge) OVER (ORDER BY edge) AS until FROM edges
+),
+interval_prices AS (
+    SELECT i.since, l.product_id, l.unit_price, count(*) AS n
+    FROM intervals i
+    JOIN orders l ON l.ordered_at >= i.since AND l.ordered_at < i.until
+    WHERE l.customer_id IS NOT NULL AND NOT l.is_return AND l.product_id IS NOT NULL
+    GROUP BY i.since, l.product_id, l.unit_price
+),
+window_prices AS (
+    SELECT c.cutoff, p.product_id, p.unit_price, sum(p.n) AS n
+    FROM cuts c
+    JOIN interval_prices p ON p.since >= c.lines_since AND p.since < c.cutoff
+    GROUP BY c.cutoff, p.product_id, p.unit_price
+),
+price_ranks AS (            -- lines at or below each price, and in all
+    SELECT cutoff, product_id, unit_price,
+           sum(n) OVER (PARTITION BY cutoff, product_id ORDER BY unit_price
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
+           sum(n) OVER (PARTITION BY cutoff, product_id) AS total
+    FROM window_prices
+),
+middle AS (                 -- the prices at the two middle positions (0-based), the same one for an odd count
+    SELECT cutoff, product_id,
+           min(unit_price) FILTER (WHERE upto > floor((total - 1) / 2.0)) AS lower_price,
+           min(unit_price) FILTER (WHERE upto > ceil((total - 1) / 2.0)) AS upper_price,
+           (total - 1) / 2.0 - floor((total - 1) / 2.0) AS fraction
+    FROM price_ranks GROUP BY cutoff, product_id, total
+),
+ref_price AS (
+    SELECT cutoff, product_id, lower_price + (upper_price - lower_price) * fraction AS ref_price
+    FROM middle
 ),
 line_agg AS (
     SELECT l.cutoff, l.customer_id,
@@ -169,7 +213,6 @@ line_agg AS (
     FROM line_window l
     JOIN ref_price r ON r.cutoff = l.cutoff AND r.product_id = l.product_id
     LEFT JOIN products p ON p.product_id = l.product_id
-    WHERE l.customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
     GROUP BY l.cutoff, l.customer_id
 )
 SELECT

@@ -11,6 +11,14 @@
 -- Lines marked "scope" at their end limit the customers to those of table customer_scope (the training sample
 -- of a large shop); they are dropped when every customer is computed.
 
+-- step: customer_events when scoped
+-- The events of identified customers. Stored once for a sample of customers, so that each batch of cutoffs
+-- reads only theirs; for every customer a view of the sessions table (each batch reads it in place).
+SELECT customer_id, session_id, occurred_at, event_type
+FROM sessions
+WHERE customer_id IS NOT NULL
+  AND customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
+
 -- step: snapshot
 WITH cuts AS (
     SELECT cutoff,
@@ -21,10 +29,8 @@ WITH cuts AS (
 ),
 last_in_interval AS (       -- each customer's last event in each [previous cutoff, cutoff) (the first: all before)
     SELECT b.cutoff, s.customer_id, max(s.occurred_at) AS last_at
-    FROM sessions s
+    FROM customer_events s
     JOIN cuts b ON s.occurred_at < b.cutoff AND (b.prev_cutoff IS NULL OR s.occurred_at >= b.prev_cutoff)
-    WHERE s.customer_id IS NOT NULL
-      AND s.customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
     GROUP BY b.cutoff, s.customer_id
 ),
 last_seen AS (              -- per cutoff, the customer's latest interval with an event up to that cutoff
@@ -44,9 +50,7 @@ per_session AS (            -- sessions of the last 90 days: their events per wi
            count(*) FILTER (WHERE s.event_type = 'purchase') AS purchases_90d,
            count(*) FILTER (WHERE s.event_type = 'search') AS searches_90d
     FROM cuts c
-    JOIN sessions s ON s.occurred_at < c.cutoff AND s.occurred_at >= c.since_90d
-    WHERE s.customer_id IS NOT NULL
-      AND s.customer_id IN (SELECT customer_id FROM customer_scope)  -- scope
+    JOIN customer_events s ON s.occurred_at < c.cutoff AND s.occurred_at >= c.since_90d
     GROUP BY c.cutoff, s.customer_id, s.session_id
 ),
 agg AS (

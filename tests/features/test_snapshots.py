@@ -16,7 +16,7 @@ import pytest
 
 from configs.settings import ConfigError, Settings
 from features.repo.definitions import SQL_DIR, VIEW_SPECS, snapshot_path
-from features.snapshot_engines import DuckDBEngine, SnapshotSqlError, load_view_sql, to_spark_sql
+from features.snapshot_engines import DuckDBEngine, SnapshotSqlError, SqlStep, load_view_sql, to_spark_sql
 from features.snapshots import compute_view, ensure_snapshots, snapshot_engine, write_snapshots
 from features.storage import Workspace, write_tables
 
@@ -523,11 +523,37 @@ def test_compute_view_without_products_or_cutoffs(tiny_shop):
 
 def test_view_sql_files_have_prepared_steps_and_a_snapshot_query():
     orders = load_view_sql(SQL_DIR / "customer_order_features.sql")
-    assert [s.name for s in orders.prepare] == ["order_parts", "sale_orders", "money"]
+    assert [s.name for s in orders.prepare] == ["line_parts", "order_parts", "sale_orders", "money"]
     assert orders.snapshot.name == "snapshot" and orders.inputs == ("orders", "products")
-    for name, inputs in (("customer_session_features.sql", ("sessions",)), ("product_features.sql", ("orders",))):
-        sql = load_view_sql(SQL_DIR / name)
-        assert sql.prepare == () and sql.inputs == inputs
+    assert all(s.stored for s in orders.prepare)
+    product = load_view_sql(SQL_DIR / "product_features.sql")
+    assert product.prepare == () and product.inputs == ("orders",)
+
+
+def test_a_step_when_scoped_is_stored_only_for_a_sample():
+    everyone = load_view_sql(SQL_DIR / "customer_session_features.sql")
+    sample = load_view_sql(SQL_DIR / "customer_session_features.sql", scoped=True)
+    assert [(s.name, s.stored) for s in everyone.prepare] == [("customer_events", False)]
+    assert [(s.name, s.stored) for s in sample.prepare] == [("customer_events", True)]
+    assert "customer_scope" in sample.prepare[0].sql and "customer_scope" not in everyone.prepare[0].sql
+    assert everyone.inputs == ("sessions",) and sample.inputs == ("customer_scope", "sessions")
+
+
+def test_duckdb_defines_a_view_and_stores_a_table_and_drops_both(tmp_path, tiny_shop):
+    engine = DuckDBEngine(temp_parent=tmp_path)
+    try:
+        engine.register("orders", tiny_shop["orders"])
+        engine.define(SqlStep("lines_view", "SELECT order_id FROM orders", stored=False), "test step 'lines_view'")
+        engine.materialize(SqlStep("lines_table", "SELECT order_id FROM orders"), "test step 'lines_table'")
+        kinds = dict(engine.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall())
+        assert kinds["lines_view"] == "VIEW" and kinds["lines_table"] == "LOCAL TEMPORARY"
+        n = len(tiny_shop["orders"])
+        assert engine.con.execute("SELECT count(*) FROM lines_view").fetchone()[0] == n
+        engine.drop(["lines_view", "lines_table"])
+        names = {r[0] for r in engine.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert not names & {"lines_view", "lines_table"}
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize("text, message", [
@@ -537,6 +563,7 @@ def test_view_sql_files_have_prepared_steps_and_a_snapshot_query():
     ("-- step: a\n-- only a comment\n-- step: snapshot\nSELECT 1", "step 'a' has no query"),
     ("-- step: a\nSELECT 1\n-- step: a\nSELECT 2\n-- step: snapshot\nSELECT 3", "duplicate step names"),
     ("-- step: snapshot\nSELEC oops FROM", "step 'snapshot' does not parse"),
+    ("-- step: snapshot when scoped\nSELECT 1", "'snapshot' step cannot be marked 'when scoped'"),
 ])
 def test_malformed_view_sql_names_the_file_and_step(tmp_path, text, message):
     path = tmp_path / "bad_features.sql"
@@ -660,6 +687,21 @@ def test_reference_prices_of_a_sample_come_from_every_customer(make_orders):
     assert list(some["customer_id"]) == ["A"]
     assert some["price_index_365d"].iloc[0] == pytest.approx(0.5, rel=1e-12)
     assert some["discount_share_365d"].iloc[0] == 1.0
+
+
+@pytest.mark.parametrize("per_batch", [1, 2])
+def test_reference_price_is_the_median_of_the_365_days_before_each_cutoff(make_orders, per_batch):
+    """Everyone's P1 lines before T1: 10, 10, 40, 50 (even: the mean of 10 and 40 is 25); one at 1000 more than
+    365 days before T1 and one at 60 between T1 and T2 (T2: 10, 10, 40, 50, 60 -> 40). A paid 10."""
+    rows = [("O0", "B", "P1", 1, 1000.0, "2022-12-31 23:59", False), ("O1", "A", "P1", 1, 10.0, "2023-12-01", False),
+            ("O2", "B", "P1", 1, 10.0, "2023-12-02", False), ("O3", "C", "P1", 1, 40.0, "2023-12-03", False),
+            ("O4", "C", "P1", 2, 50.0, "2023-12-04", False), ("O5", "B", "P1", 1, 60.0, "2024-02-01", False)]
+    out = compute_view("customer_orders", {"orders": make_orders(rows)}, [T1, T2], cutoffs_per_batch=per_batch)
+    a = out[out["customer_id"] == "A"].set_index("event_timestamp")["price_index_365d"]
+    assert a[T1] == pytest.approx(10 / 25, rel=1e-12) and a[T2] == pytest.approx(10 / 40, rel=1e-12)
+    c = out[out["customer_id"] == "C"].set_index("event_timestamp")
+    assert c.loc[T1, "price_index_365d"] == pytest.approx((40 / 25 + 50 / 25) / 2, rel=1e-12)
+    assert c.loc[T1, "discount_share_365d"] == 0.0
 
 
 def test_product_views_cannot_be_limited_to_customers(tiny_shop, ws):
