@@ -57,6 +57,15 @@ def test_customer_orders_time_is_the_first_line(make_orders):
     assert list(rows["ordered_at"]) == [pd.Timestamp("2024-01-02 09:00", tz="UTC")]
 
 
+def test_customer_order_value_is_the_exact_sum_of_its_lines_in_any_order(make_orders):
+    """0.1 + 0.2 + 0.3 is 0.6000000000000001 in floats added in that order: the value is the exact sum (the
+    float nearest 0.6) whatever the order of the lines, so DuckDB's threads cannot change it between runs."""
+    amounts = [0.1, 0.2, 0.3, 1e6, -1e6 + 0.7]
+    for perm in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
+        lines = make_orders([("O1", "A", f"P{i}", 1.0, amounts[i], "2024-01-02 10:00", False) for i in perm])
+        assert customer_orders(lines)["value"].item() == 1.3
+
+
 def test_customer_orders_from_arrow_equal_the_pandas_definition(history):
     """Arrow input (dictionary-encoded ids, as the pipelines read it) and DataFrame input give the frame
     the pandas definition gives: sorted by customer and order, string ids, UTC microseconds, summed value."""
