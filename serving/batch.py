@@ -20,9 +20,9 @@ from features.pipeline import CUSTOMER_VIEWS, prepare_features
 from features.schema import repeated_timestamp
 from features.snapshots import as_utc, default_as_of
 from features.storage import (Workspace, write_bytes_atomic, write_json_atomic, write_parquet_atomic,
-                              write_parquet_frames_atomic, write_text_atomic)
+                              write_parquet_frames_atomic)
 from features.store import historical_features, materialize_as_of, online_is_current
-from serving.at_risk import at_risk_path, at_risk_table
+from serving.at_risk import at_risk_csv, at_risk_path, at_risk_table
 from serving.crm_warnings import evaluate_warnings, quarterly_kpis
 from serving.scoring import ChurnScorer, NextPurchaseScorer
 from training.labels import ORDER_LINE_COLUMNS, customer_orders, eligible_customers
@@ -198,7 +198,7 @@ def score_batch(settings: Settings, ws: Workspace, out_dir: Path, as_of=None,
     cols = ["customer_id", "churn_probability", "risk_band", "value_at_risk", *optional,
             "monetary_365d", "recency_days", "frequency_365d", "top_drivers_text"]
     at_risk = table[cols].rename(columns={"top_drivers_text": "top_drivers"})
-    write_text_atomic(at_risk.to_csv(index=False, float_format="%.4f"), out_dir / "at_risk.csv")
+    write_bytes_atomic(at_risk_csv(at_risk), out_dir / "at_risk.csv")
     for name, frame in frames.items():
         write_parquet_atomic(frame, out_dir / f"{name}.parquet")
         outputs.append(f"{name}.parquet")

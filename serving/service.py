@@ -274,7 +274,9 @@ class EcrmService:
             return JSONResponse({"error": "not_found", "detail": str(exc)}, status_code=404)
         except ValueError as exc:
             return JSONResponse({"error": "bad_request", "detail": str(exc)}, status_code=400)
-        return Response(rows.to_csv(index=False, float_format="%.4f"), media_type="text/csv",
+        from serving.at_risk import at_risk_csv  # the worker has the module loaded already (its state's list)
+
+        return Response(at_risk_csv(rows), media_type="text/csv",
                         headers={"content-disposition": 'attachment; filename="at_risk.csv"'})
 
     @http.get("/warnings")
