@@ -5,9 +5,9 @@ A view's SQL file is written in DuckDB SQL as a sequence of named steps (see :fu
 the steps before ``snapshot`` do not depend on the cutoffs and are materialized once as tables under their
 names (a step marked ``when scoped`` only for a sample of customers; for everyone it is a view of its
 query, so that no copy of a whole table is made); ``snapshot`` is run for each batch of cutoffs (the
-``cutoffs`` relation). DuckDB runs the text as
-it is; Spark runs it translated by sqlglot (:func:`to_spark_sql`), so both compute the same features from
-the same files. pyspark is imported only when a Spark engine is created.
+``cutoffs`` relation). DuckDB runs the text as it is; Spark runs it translated by sqlglot
+(:func:`to_spark_sql`), so both compute the same features from the same files. pyspark is imported only
+when a Spark engine is created.
 """
 
 from __future__ import annotations
