@@ -52,15 +52,24 @@ def customer_orders(orders: pd.DataFrame | pa.Table | Path, temp_parent: Path | 
     value is the exact sum of its lines' amounts rounded to 10 decimals (then the nearest float), the same
     in every run however many threads DuckDB adds them up in.
     ``temp_parent``: where DuckDB may spill (the workspace's ``tmp``; the system's when None).
+
+    Raises ``ValueError`` naming the ``amount`` column when a sale line's amount is infinite or too large
+    to add exactly (1e28 or more).
     """
+    import duckdb
+
     from features.snapshot_engines import DuckDBEngine
 
+    source = f"{orders}: " if isinstance(orders, Path) else ""
     engine = DuckDBEngine(temp_parent=temp_parent)
     try:
         if isinstance(orders, pd.DataFrame):
             orders = pa.Table.from_pandas(orders[list(ORDER_LINE_COLUMNS)], preserve_index=False)
         engine.register("lines", orders, list(ORDER_LINE_COLUMNS))
         table = engine.con.sql(_ORDERS_SQL).to_arrow_table()
+    except duckdb.ConversionException as exc:
+        raise ValueError(f"{source}column 'amount' of the orders holds a sale line amount that is infinite or "
+                         f"1e28 or more, which cannot be an order's value ({exc})") from exc
     finally:
         engine.close()
     table = table.set_column(2, "ordered_at", table["ordered_at"].cast(pa.timestamp("us", tz="UTC")))

@@ -66,6 +66,13 @@ def test_customer_order_value_is_the_exact_sum_of_its_lines_in_any_order(make_or
         assert customer_orders(lines)["value"].item() == 1.3
 
 
+@pytest.mark.parametrize("amount", [float("inf"), 1e30])
+def test_customer_orders_name_the_amount_column_when_an_amount_cannot_be_summed(make_orders, amount):
+    lines = make_orders([("O1", "A", "P1", 1.0, 10.0, "2024-01-02 10:00", False)]).assign(amount=amount)
+    with pytest.raises(ValueError, match="column 'amount' of the orders holds a sale line amount that is infinite"):
+        customer_orders(lines)
+
+
 def test_customer_orders_from_arrow_equal_the_pandas_definition(history):
     """Arrow input (dictionary-encoded ids, as the pipelines read it) and DataFrame input give the frame
     the pandas definition gives: sorted by customer and order, string ids, UTC microseconds, summed value."""
