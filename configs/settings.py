@@ -178,8 +178,22 @@ class NextPurchaseSettings(_Frozen):
         default_factory=lambda: LightGBMSettings(n_estimators=600, learning_rate=0.05, early_stopping_rounds=30))
 
 
+class CandidateSettings(_Frozen):
+    """How many candidates each source proposes per customer before the rankers order them. Fewer can
+    lose items a ranker would have put first, more cost time; measured in README.md, "Configuration"."""
+
+    own: int = Field(50, ge=1, description="items the customer bought, most orders then most recent first")
+    together: int = Field(30, ge=1, description="items most often in the same baskets as theirs")
+    similar: int = Field(30, ge=1, description="items bought by customers who bought the same items")
+    ease: int = Field(30, ge=1, description="EASE's top never-bought items")
+    popular: int = Field(10, ge=1, description="the shop's most bought items (last 90 days)")
+    trending: int = Field(10, ge=0, description="the fastest-rising items")
+    season: int = Field(10, ge=0, description="last year's best sellers of the coming season")
+    category: int = Field(10, ge=0, description="top items of each of the customer's top categories")
+
+
 class RecommenderSettings(_Frozen):
-    """The recommender: ranker training window and the precomputed lists."""
+    """The recommender: ranker training window, candidates and the precomputed lists."""
 
     enabled: bool = Field(True, description="train the recommender with the other models (needs product ids)")
     horizon_days: int = Field(90, gt=0, description="a recommendation is relevant if bought within this many days")
@@ -193,6 +207,7 @@ class RecommenderSettings(_Frozen):
         10_000, ge=1, description="at most this many customers (queries) per ranker training or validation "
         "cutoff: above it a seeded random sample is drawn (bounds the rankers' memory and time; a shop with "
         "fewer buyers per cutoff trains on all of them); null = no cap")
+    candidates: CandidateSettings = Field(default_factory=CandidateSettings)
 
 
 class EvaluationSettings(_Frozen):

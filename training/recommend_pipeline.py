@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from configs.runtime import quiet_dependencies
-from configs.settings import RecommenderSettings, Settings
+from configs.settings import CandidateSettings, RecommenderSettings, Settings
 from features.snapshots import as_utc, data_fingerprint, default_as_of
 from features.storage import Workspace
 from training.recommend import Recommender
+from training.recommend.candidates import CandidateConfig
 from training.recommend.data import Encoded
 from training.registry import RECOMMENDER_MODEL, configure, find_trained, register_with_alias
 
@@ -120,7 +121,15 @@ def build_recommender(cfg: RecommenderSettings, predict_jobs: int = 1, fit_jobs:
     changes the trees or the lists: the rankers' histograms are built per feature, ``force_col_wise``)."""
     return Recommender(lookback_days=cfg.lookback_days, cutoff_step_days=cfg.cutoff_step_days,
                        list_size=cfg.list_size, max_training_customers=cfg.max_training_customers,
-                       predict_jobs=predict_jobs, n_jobs=fit_jobs)
+                       candidates=candidate_config(cfg.candidates), predict_jobs=predict_jobs, n_jobs=fit_jobs)
+
+
+def candidate_config(cfg: CandidateSettings) -> CandidateConfig:
+    """The recommender's :class:`CandidateConfig` with the configured number of candidates per source
+    (its similarity settings stay the defaults)."""
+    return CandidateConfig(n_own=cfg.own, n_together=cfg.together, n_similar=cfg.similar, n_ease=cfg.ease,
+                           n_popular=cfg.popular, n_trending=cfg.trending, n_season=cfg.season,
+                           n_category=cfg.category)
 
 
 def _config_hash(cfg: RecommenderSettings) -> str:
@@ -129,7 +138,10 @@ def _config_hash(cfg: RecommenderSettings) -> str:
     # is part of the hash, so versions registered before the cap existed keep theirs
     if cfg.max_training_customers != RecommenderSettings.model_fields["max_training_customers"].default:
         keys.append("max_training_customers")
-    return hashlib.sha256(json.dumps({k: getattr(cfg, k) for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
+    payload = {k: getattr(cfg, k) for k in keys}
+    if cfg.candidates != CandidateSettings():  # (likewise: only other candidate numbers change the hash)
+        payload["candidates"] = cfg.candidates.model_dump()
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def train_recommender(settings: Settings, ws: Workspace, as_of=None, progress: Progress | None = None,

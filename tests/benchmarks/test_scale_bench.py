@@ -79,3 +79,20 @@ def test_stages_are_checked_and_a_continued_workspace_must_exist(tmp_path, capsy
                                          r"score need its tables\): run with synthesize and --keep first"):
         main(["--customers", "1000", "--stages", "score,customer_models", "--root", str(tmp_path)])
     assert tmp_path.is_dir()  # nothing of the root was removed
+
+
+def test_the_stages_run_with_the_configuration_ecrm_config_names(tmp_path, monkeypatch):
+    import benchmarks.scale_bench as bench
+
+    config = tmp_path / "levers.yaml"
+    config.write_text("churn: {max_training_customers: 25000}\n")
+    monkeypatch.setenv("ECRM_CONFIG", str(config))
+    seen = []
+
+    def fake_stage(name, settings, ws_root, customers, profile=None, max_rss=None):
+        seen.append((name, settings.churn.max_training_customers, settings.workspace))
+        return bench.StageResult(name, 0.0, 0)
+
+    monkeypatch.setattr(bench, "run_stage", fake_stage)
+    bench.run_size(1000, tmp_path, None, None, [], stages=("synthesize", "features"))
+    assert seen == [("synthesize", 25000, tmp_path / "ws-1000"), ("features", 25000, tmp_path / "ws-1000")]
