@@ -1,6 +1,8 @@
 """Backtest of the two-stage recommender against the baselines at one cutoff.
 
     .venv/bin/python -m benchmarks.recommend_backtest --workspace /tmp/wsl --cutoff 2011-04-01
+    .venv/bin/python -m benchmarks.recommend_backtest --workspace /tmp/wsl --cutoff 2011-04-01 \
+        --candidates together=20,similar=20,ease=20 --k 50
 
 Every customer with a sale line in the ``--lookback-days`` before the cutoff gets ``k`` items from each
 model (the ranker and :func:`training.recommend.baselines.baseline_models`, the baselines of ``ecrm
@@ -19,12 +21,15 @@ import time
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from configs.settings import CandidateSettings
 from training.recommend import Recommender
 from training.recommend.baselines import baseline_models
 from training.recommend.data import as_utc, interactions
 from training.recommend.metrics import (METRICS, catalog_coverage, holdout_truth, paired_bootstrap_diff,
                                         per_customer_metrics)
+from training.recommend_pipeline import candidate_config
 
 
 def eligible_customers(orders: pd.DataFrame, cutoff, lookback_days: int) -> list[str]:
@@ -32,6 +37,21 @@ def eligible_customers(orders: pd.DataFrame, cutoff, lookback_days: int) -> list
     cutoff = as_utc(cutoff)
     lines = interactions(orders, cutoff, start=cutoff - pd.Timedelta(days=lookback_days))
     return sorted(lines["customer_id"].astype(str).unique())
+
+
+def candidate_settings(text: str) -> CandidateSettings:
+    """``source=N,source=N`` as :class:`CandidateSettings` (the sources not named keep their defaults).
+    Raises ``ValueError`` naming a malformed item, an unknown source or a bad number."""
+    given: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{item!r} is not source=N")
+        given[name.strip()] = value.strip()
+    try:
+        return CandidateSettings(**given)
+    except ValidationError as exc:
+        raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
 
 
 def latency(model: Recommender, customers: list[str], n: int = 2000, k: int = 10, seed: int = 0) -> dict:
@@ -66,7 +86,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-knn", action="store_true", help="skip the item-kNN baseline")
     ap.add_argument("--no-als", action="store_true", help="skip the implicit ALS baseline")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--candidates", default="",
+                    help="the ranker's candidates per source, as recommender.candidates: e.g. together=20,ease=20 "
+                         "(the sources not named keep their defaults)")
     args = ap.parse_args(argv)
+    try:
+        candidates = candidate_settings(args.candidates)
+    except ValueError as exc:
+        ap.error(f"--candidates: {exc}")
 
     from features.storage import Workspace
 
@@ -83,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"({truth['discovery']['customer_id'].nunique():,} something new); catalog {catalog:,} items sold before")
 
     models: dict[str, object] = baseline_models(knn=not args.no_knn, als=not args.no_als)
-    models["two-stage ranker"] = Recommender()
+    models["two-stage ranker"] = Recommender(candidates=candidate_config(candidates))
     fit_s: dict[str, float] = {}
     per: dict[str, dict[str, pd.DataFrame]] = {}
     coverage: dict[str, dict[str, float]] = {}
