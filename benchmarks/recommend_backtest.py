@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from configs.settings import CandidateSettings
+from configs.settings import CandidateSettings, validation_problems
 from training.recommend import Recommender
 from training.recommend.baselines import baseline_models
 from training.recommend.data import as_utc, interactions
@@ -51,7 +51,7 @@ def candidate_settings(text: str) -> CandidateSettings:
     try:
         return CandidateSettings(**given)
     except ValidationError as exc:
-        raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise ValueError(validation_problems(exc)) from None
 
 
 def latency(model: Recommender, customers: list[str], n: int = 2000, k: int = 10, seed: int = 0) -> dict:

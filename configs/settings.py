@@ -311,7 +311,9 @@ def load_settings(path: str | Path | None = None, workspace: str | Path | None =
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: invalid configuration: {problems}") from exc
+        raise ConfigError(f"{path}: invalid configuration: {validation_problems(exc)}") from exc
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each failing field of a settings validation as ``dotted.field: message``, joined by "; "."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
